@@ -1,0 +1,141 @@
+"""Base mixnet configuration: the time-domain U-Net on the user's pairs (or the demo data).
+
+Run:
+  python -m mixnet.train --config=experiments/base.py --workdir=/tmp/mixnet/base
+  python -m mixnet.train --config=experiments/base.py:tiny --workdir=/tmp/mixnet/tiny
+One-off changes:
+  python -m mixnet.train --config=experiments/base.py --workdir=DIR \
+      --config.data.raw_dir=my/raw --config.data.mixed_dir=my/mixed --config.train.num_steps=50000
+
+Presets (the text after ':'):
+  base  the quality model (default).
+  tiny  a CPU-sized model that trains in minutes; used by `make demo`, tests and notebooks.
+"""
+
+import ml_collections
+
+
+def get_config(preset="base"):
+  """Returns the config for `preset` ("base" or "tiny")."""
+  config = ml_collections.ConfigDict()
+  sample_rate = ml_collections.FieldReference(44100)
+  config.sample_rate = sample_rate
+
+  config.data = ml_collections.ConfigDict(dict(
+      # Empty raw_dir/mixed_dir: use the built-in synthetic demo pairs.
+      raw_dir="",
+      mixed_dir="",
+      # Where TFDS shards go; empty: `<workdir>/data`.
+      data_dir="",
+      sample_rate=sample_rate,
+      # 1: both sides are downmixed to mono; 2: stereo (mono files are copied to both sides).
+      channels=1,
+      val_fraction=0.1,
+      max_shift_ms=100.0,
+      # Pairs whose alignment confidence is below this are left out (unless keep_low_confidence).
+      min_confidence=0.3,
+      keep_low_confidence=False,
+      segment_seconds=2.0,
+      # Augmentation. gain_mode: "both" scales raw and mix by the same random gain (keeps the
+      # mapping's level relationship, teaches level-independence of the rest); "input" scales the
+      # raw take only (teaches the model to land at the user's output level whatever the input
+      # level: what the original design's gain variation is for).
+      gain_db=6.0,
+      gain_mode="both",
+      shift_ms=20.0,
+      polarity_flip=True,
+      # Crops whose raw RMS is below this (dBFS) are redrawn.
+      silence_db=-50.0,
+      shuffle_buffer=256,
+      # Built-in demo data: how many pairs, how long, which DSP preset makes the "mix".
+      demo_pairs=24,
+      demo_seconds=6.0,
+      demo_preset="default",
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      name="time_unet",
+      channels=1,
+      time_unet=dict(
+          base_width=32,
+          width_multiplier=2.0,
+          max_width=256,
+          strides=(4, 4, 4, 4),
+          kernel_size=8,
+          bottleneck_dilations=(1, 2, 4, 8, 16),
+      ),
+      spectral_unet=dict(
+          fft_size=1024,
+          hop_size=256,
+          base_width=16,
+          depth=4,
+          time_context_frames=8,
+      ),
+  ))
+
+  config.loss = ml_collections.ConfigDict(dict(
+      l1_weight=1.0,
+      stft_weight=1.0,
+      fft_sizes=(1024, 2048, 512),
+      hop_sizes=(120, 240, 50),
+      win_lengths=(600, 1200, 240),
+  ))
+
+  config.opt = ml_collections.ConfigDict(dict(
+      learning_rate=3e-4,
+      warmup_steps=500,
+      # "cosine": warmup then cosine decay to end_lr_factor * learning_rate.
+      # "plateau": warmup then optax.contrib.reduce_on_plateau on the training loss.
+      schedule="cosine",
+      end_lr_factor=0.01,
+      plateau_patience=200,
+      plateau_factor=0.5,
+      weight_decay=1e-4,
+      b1=0.9,
+      b2=0.999,
+      grad_clip_norm=1.0,
+      # Exponential moving average of parameters, used for eval and export; 0 disables it.
+      ema_decay=0.999,
+  ))
+
+  config.train = ml_collections.ConfigDict(dict(
+      num_steps=100_000,
+      per_device_batch=8,
+      eval_every=2000,
+      checkpoint_every=1000,
+      log_every=100,
+      seed=0,
+      keep_checkpoints=3,
+      # Validation batches per eval, and validation clips written as audio and spectrograms.
+      eval_batches=8,
+      num_audio_summaries=3,
+  ))
+
+  config.infer = ml_collections.ConfigDict(dict(
+      chunk_seconds=4.0,
+      batch_size=4,
+      # DSP preset used when no model can be loaded.
+      preset="default",
+      # True-peak ceiling of the output limiter, dBFS.
+      ceiling_db=-1.0,
+  ))
+
+  if preset == "tiny":
+    config.data.segment_seconds = 1.0
+    config.data.shuffle_buffer = 64
+    config.model.time_unet.base_width = 8
+    config.model.time_unet.max_width = 64
+    config.model.spectral_unet.base_width = 8
+    config.model.spectral_unet.depth = 3
+    config.opt.learning_rate = 1e-3
+    config.opt.warmup_steps = 50
+    config.opt.ema_decay = 0.99
+    config.train.num_steps = 1000
+    config.train.per_device_batch = 4
+    config.train.eval_every = 200
+    config.train.checkpoint_every = 100
+    config.train.log_every = 20
+    config.train.eval_batches = 2
+  elif preset != "base":
+    raise ValueError(f"unknown preset {preset!r}; expected 'base' or 'tiny'")
+  return config
