@@ -46,9 +46,19 @@ def load(path, sample_rate=None):
     with sf.SoundFile(path) as f:
       expected = f.frames
       file_sr = f.samplerate
+      header_log = f.extra_info
       audio_tc = f.read(dtype="float32", always_2d=True)
   except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-    raise AudioError(f"{path}: not a readable audio file ({e})") from e
+    raise AudioError(
+        f"{path}: not a readable audio file (unknown format, truncated or corrupt: {e})") from e
+  # libsndfile shortens a WAV/AIFF whose data chunk runs past the end of the file and only
+  # notes it in its log ("data : 16000 (should be 7978)"): that is a truncated file.
+  short_chunk = [ln for ln in header_log.splitlines()
+                 if ln.startswith(("data", "SSND")) and "should be" in ln]
+  if short_chunk:
+    raise AudioError(
+        f"{path}: truncated or corrupt: data chunk is shorter than its header says "
+        f"({short_chunk[0].strip()})")
   if audio_tc.shape[0] < expected:
     raise AudioError(
         f"{path}: truncated or corrupt: header promises {expected} frames, "

@@ -1,0 +1,73 @@
+"""experiments/: presets load, overrides work, the sample rate is shared, variants import base."""
+
+import ml_collections
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import base, spectral
+
+_GROUPS = ("data", "model", "loss", "opt", "train", "infer")
+
+
+def _structure(config):
+  """Nested key structure (not values) of a ConfigDict."""
+  return {k: _structure(v) if isinstance(v, ml_collections.ConfigDict) else type(v).__name__
+          for k, v in config.items()}
+
+
+@pytest.mark.parametrize("preset", ["base", "tiny"])
+def test_presets_have_all_groups_and_same_structure(preset):
+  config = base.get_config(preset)
+  for group in _GROUPS:
+    assert isinstance(config[group], ml_collections.ConfigDict), group
+  assert _structure(config) == _structure(base.get_config())
+
+
+def test_tiny_is_smaller_than_base():
+  tiny, full = base.get_config("tiny"), base.get_config()
+  assert tiny.model.time_unet.base_width < full.model.time_unet.base_width
+  assert tiny.train.num_steps < full.train.num_steps
+
+
+def test_unknown_preset():
+  with pytest.raises(ValueError, match="unknown preset 'huge'"):
+    base.get_config("huge")
+
+
+def test_sample_rate_is_one_field_reference():
+  config = base.get_config()
+  assert config.data.sample_rate == 44100
+  config.sample_rate = 48000
+  assert config.data.sample_rate == 48000
+
+
+def test_spectral_variant():
+  assert spectral.get_config().model.name == "spectral_unet"
+  assert spectral.get_config("tiny").model.time_unet == base.get_config("tiny").model.time_unet
+
+
+def _parse(argv):
+  """Parses argv as `python -m mixnet.train` does (override flags are found from argv)."""
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", flag_values=flag_values, lock_config=True,
+                                  sys_argv=argv)
+  flag_values(argv)
+  return flag_values
+
+
+def test_config_file_flag_with_preset_and_overrides():
+  flag_values = _parse([
+      "prog", "--config=experiments/base.py:tiny", "--config.train.num_steps=7",
+      "--config.model.name=spectral_unet", "--config.sample_rate=22050",
+  ])
+  config = flag_values.config
+  assert config.train.num_steps == 7
+  assert config.model.name == "spectral_unet"
+  assert config.data.sample_rate == 22050
+  assert config.train.per_device_batch == base.get_config("tiny").train.per_device_batch
+
+
+def test_locked_config_rejects_unknown_field():
+  with pytest.raises(Exception, match="no_such_field"):
+    _parse(["prog", "--config=experiments/base.py", "--config.train.no_such_field=1"])
