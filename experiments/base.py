@@ -56,20 +56,34 @@ def get_config(preset="base"):
   config.model = ml_collections.ConfigDict(dict(
       name="time_unet",
       channels=1,
+      # Waveform U-Net (mixnet/models/time_unet.py). Level i has width
+      # min(base_width * width_multiplier**i, max_width) and divides the rate by strides[i];
+      # the residual convs at rate / prod(strides) use bottleneck_dilations (the long context:
+      # base sees 0.77 s before and after each sample, receptive field 1.5 s).
       time_unet=dict(
           base_width=32,
           width_multiplier=2.0,
           max_width=256,
           strides=(4, 4, 4, 4),
+          # Kernel of the strided encoder convs and of the repeat-then-conv decoder convs.
           kernel_size=8,
-          bottleneck_dilations=(1, 2, 4, 8, 16),
+          bottleneck_dilations=(1, 2, 4, 8, 16, 32, 64),
       ),
+      # STFT U-Net (mixnet/models/spectral_unet.py): complex mask + residual on the power-law
+      # compressed spectrum. Level i divides frames by time_strides[i] and bins by
+      # freq_strides[i] (prod(freq_strides) must divide fft_size // 2).
       spectral_unet=dict(
           fft_size=1024,
           hop_size=256,
           base_width=16,
-          depth=4,
-          time_context_frames=8,
+          width_multiplier=2.0,
+          max_width=128,
+          time_strides=(1, 2, 2, 2),
+          freq_strides=(4, 2, 2, 2),
+          # Time dilations of the bottleneck's residual 3x3 convs (in bottleneck frames).
+          bottleneck_dilations=(1, 2, 4, 8),
+          # The U-Net sees X * |X|**(p - 1): level range compressed, phase kept.
+          compress_exponent=0.3,
       ),
   ))
 
@@ -125,8 +139,9 @@ def get_config(preset="base"):
     config.data.shuffle_buffer = 64
     config.model.time_unet.base_width = 8
     config.model.time_unet.max_width = 64
+    config.model.time_unet.bottleneck_dilations = (1, 2, 4, 8, 16)
     config.model.spectral_unet.base_width = 8
-    config.model.spectral_unet.depth = 3
+    config.model.spectral_unet.max_width = 64
     config.opt.learning_rate = 1e-3
     config.opt.warmup_steps = 50
     config.opt.ema_decay = 0.99
