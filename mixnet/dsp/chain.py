@@ -1,0 +1,68 @@
+"""The vocal chain: gain staging, EQ, de-esser, compressor, saturation, delay, reverb,
+loudness normalisation and a true-peak limiter, with parameters from a `Preset`."""
+
+import numpy as np
+
+from mixnet.dsp import core, delay, dynamics, filters, limiter, loudness, reverb, saturation
+from mixnet.dsp.presets import get_preset
+
+# Stages tuned at or above this fraction of the sample rate (e.g. a 10 kHz air shelf on 16 kHz
+# audio) would act outside the representable band or are undefined there: they are skipped.
+MAX_FREQ_FRACTION = 0.45
+
+
+def _in_band(freq_hz, sample_rate):
+  return freq_hz < MAX_FREQ_FRACTION * sample_rate
+
+
+def _check_input(audio_tc):
+  audio_tc = np.asarray(audio_tc)
+  if audio_tc.ndim != 2 or audio_tc.shape[1] not in (1, 2):
+    raise ValueError(
+        f"process: expected mono or stereo audio shaped [time, channels], got {audio_tc.shape}")
+  if not np.all(np.isfinite(audio_tc)):
+    raise ValueError(f"process: input has {int(np.sum(~np.isfinite(audio_tc)))} NaN or "
+                     "infinite samples")
+  return core.as_audio(audio_tc)
+
+
+def process(audio_tc, sample_rate, preset="default"):
+  """Mixes a dry vocal with the DSP chain.
+
+  Args:
+    audio_tc: float `[time, channels]` with 1 or 2 channels, finite samples.
+    sample_rate: Hz.
+    preset: a name in `PRESETS` or a `Preset`.
+
+  Returns:
+    float32 `[time, channels]`, same shape as the input. Deterministic; never above the preset's
+    limiter ceiling. A mono input stays mono; stereo is compressed with linked gain and gets a
+    decorrelated reverb on each side.
+  """
+  preset = get_preset(preset)
+  x_tc = _check_input(audio_tc)
+  sample_rate = core.check_rate(sample_rate)
+  if x_tc.shape[0] == 0:
+    return x_tc.astype(np.float32)
+  x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.input_lufs)
+  bands = [b for b in preset.eq if _in_band(b.freq_hz, sample_rate)]
+  x_tc = filters.equalize(x_tc, sample_rate, bands)
+  if preset.de_esser is not None and _in_band(preset.de_esser.freq_hz, sample_rate):
+    p = preset.de_esser
+    x_tc = dynamics.de_esser(x_tc, sample_rate, p.freq_hz, p.threshold_db, p.ratio, p.attack_ms,
+                             p.release_ms)
+  if preset.compressor is not None:
+    p = preset.compressor
+    x_tc = dynamics.compress(x_tc, sample_rate, p.threshold_db, p.ratio, p.knee_db, p.attack_ms,
+                             p.release_ms, p.makeup_db)
+  if preset.saturation is not None:
+    p = preset.saturation
+    x_tc = saturation.saturate(x_tc, sample_rate, p.drive_db, p.mix, p.bias)
+  if preset.delay is not None:
+    p = preset.delay
+    x_tc = delay.delay(x_tc, sample_rate, p.time_ms, p.feedback, p.mix)
+  if preset.reverb is not None:
+    p = preset.reverb
+    x_tc = reverb.reverb(x_tc, sample_rate, p.rt60_s, p.predelay_ms, p.damping, p.mix)
+  x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.output_lufs)
+  return limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db, preset.limiter_release_ms)

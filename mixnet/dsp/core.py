@@ -1,0 +1,58 @@
+"""Shared checks and unit conversions for the DSP stages.
+
+Every stage takes and returns float32 audio shaped `[time, channels]` at `sample_rate` Hz and
+computes internally in float64 (low-frequency IIR filters and long feedback loops need it).
+"""
+
+import numpy as np
+
+# Levels below this are treated as silence by the level detectors (dBFS); avoids log10(0).
+SILENCE_DB = -200.0
+
+
+def as_audio(audio_tc, name="audio_tc"):
+  """Returns `audio_tc` as float64 `[time, channels]`, or raises ValueError naming the problem."""
+  audio_tc = np.asarray(audio_tc)
+  if audio_tc.ndim != 2:
+    raise ValueError(f"{name}: expected a [time, channels] array, got shape {audio_tc.shape}")
+  if not np.issubdtype(audio_tc.dtype, np.floating):
+    raise ValueError(f"{name}: expected floating point samples, got dtype {audio_tc.dtype}")
+  return audio_tc.astype(np.float64, copy=False)
+
+
+def check_rate(sample_rate):
+  """Returns `sample_rate` as a positive float, or raises ValueError."""
+  if not np.isfinite(sample_rate) or sample_rate <= 0:
+    raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
+  return float(sample_rate)
+
+
+def db_to_gain(db):
+  """Decibels to linear amplitude gain."""
+  return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0)
+
+
+def gain_to_db(gain):
+  """Linear amplitude to decibels, with silence floored at SILENCE_DB."""
+  gain = np.maximum(np.abs(np.asarray(gain, dtype=np.float64)), 10.0 ** (SILENCE_DB / 20.0))
+  return 20.0 * np.log10(gain)
+
+
+def time_constant_pole(time_ms, sample_rate, period_samples=1):
+  """One-pole coefficient `a` of `y += (1 - a) (x - y)` for time constant `time_ms`.
+
+  After a step, such a smoother covers 1 - 1/e (63.2%) of the change in `time_ms`. The filter
+  runs once every `period_samples` samples; `time_ms` of 0 gives an instantaneous response.
+  """
+  if time_ms < 0:
+    raise ValueError(f"time constants must be >= 0 ms, got {time_ms}")
+  if time_ms == 0:
+    return 0.0
+  return float(np.exp(-period_samples / (time_ms * 1e-3 * sample_rate)))
+
+
+def mix(dry_tc, wet_tc, amount):
+  """Blends `(1 - amount) * dry + amount * wet`; `amount` in [0, 1] is the wet fraction."""
+  if not 0.0 <= amount <= 1.0:
+    raise ValueError(f"mix must be in [0, 1], got {amount}")
+  return (1.0 - amount) * dry_tc + amount * wet_tc

@@ -1,0 +1,110 @@
+"""Freeverb-style algorithmic reverb, applied by FFT convolution with its exact impulse response.
+
+The network is Jezar's Freeverb: eight parallel feedback combs, each with a one-pole low-pass in
+its loop ("damping"), then four Schroeder all-passes in series; the right channel uses comb and
+all-pass delays 23 samples longer, which decorrelates the two sides. Comb `i` with delay `D_i`
+has transfer function `z^-D / (1 - g_i L(z) z^-D)`, `L(z) = (1 - d) / (1 - d z^-1)`, and its
+feedback `g_i = 10^(-3 D_i / (RT60 * rate))` makes every comb fall 60 dB in RT60 seconds at low
+frequencies (L has unit gain at DC; higher frequencies die faster as damping grows).
+
+The network is linear and time invariant, so instead of running these recursions sample by
+sample (the comb loops are ~1200 samples long, which `lfilter` would treat as a dense order-1200
+filter) its impulse response is evaluated exactly on a dense FFT grid (long enough that the
+time aliasing is below -150 dB) and applied with `scipy.signal.fftconvolve`. The response is
+cached per parameter set, so a preset pays for it once.
+"""
+
+import functools
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from mixnet.dsp import core
+
+# Freeverb's tunings at 44.1 kHz (samples); scaled to other rates.
+COMB_DELAYS = (1116, 1188, 1277, 1356, 1422, 1491, 1557, 1617)
+ALLPASS_DELAYS = (556, 441, 341, 225)
+ALLPASS_GAIN = 0.5
+STEREO_SPREAD = 23
+TUNING_RATE = 44100.0
+# Length of the kept response in units of RT60: 1.5 RT60 is 90 dB down.
+TAIL_RT60S = 1.5
+FADE_S = 0.01
+
+
+def _channel_response(sample_rate, rt60_s, damping, spread, fft_size, keep):
+  scale = sample_rate / TUNING_RATE
+  z_inv = np.exp(-2j * np.pi * np.arange(fft_size // 2 + 1) / fft_size)
+  loop_lowpass = (1.0 - damping) / (1.0 - damping * z_inv)
+  response = np.zeros_like(z_inv)
+  for tuning in COMB_DELAYS:
+    length = int(round((tuning + spread) * scale))
+    feedback = 10.0 ** (-3.0 * length / (rt60_s * sample_rate))
+    delay = z_inv ** length
+    response += delay / (1.0 - feedback * loop_lowpass * delay)
+  for tuning in ALLPASS_DELAYS:
+    delay = z_inv ** int(round((tuning + spread) * scale))
+    response *= (delay - ALLPASS_GAIN) / (1.0 - ALLPASS_GAIN * delay)
+  return scipy.fft.irfft(response, fft_size)[:keep]
+
+
+@functools.lru_cache(maxsize=16)
+def impulse_response(sample_rate, rt60_s, damping=0.5, predelay_ms=20.0):
+  """The reverb's wet impulse response, float64 `[time, 2]` (left, right), unit energy per side.
+
+  Args:
+    sample_rate: Hz.
+    rt60_s: time for the low-frequency tail to decay by 60 dB, in seconds (> 0).
+    damping: in [0, 1); how much faster high frequencies decay (0: same RT60 at all frequencies).
+    predelay_ms: silence before the tail starts, in ms (>= 0).
+  """
+  sample_rate = core.check_rate(sample_rate)
+  if rt60_s <= 0:
+    raise ValueError(f"reverb RT60 must be > 0 s, got {rt60_s}")
+  if not 0.0 <= damping < 1.0:
+    raise ValueError(f"reverb damping must be in [0, 1), got {damping}")
+  if predelay_ms < 0:
+    raise ValueError(f"reverb pre-delay must be >= 0 ms, got {predelay_ms}")
+  keep = int(TAIL_RT60S * rt60_s * sample_rate) + 2 * max(COMB_DELAYS + ALLPASS_DELAYS)
+  fft_size = scipy.fft.next_fast_len(3 * keep, real=True)
+  sides = [_channel_response(sample_rate, rt60_s, damping, spread, fft_size, keep)
+           for spread in (0, STEREO_SPREAD)]
+  ir_tc = np.stack(sides, axis=1)
+  ir_tc /= np.sqrt(np.sum(ir_tc ** 2, axis=0, keepdims=True))
+  fade = min(keep, int(FADE_S * sample_rate))
+  ir_tc[keep - fade:] *= np.linspace(1.0, 0.0, fade)[:, None]
+  predelay = int(round(predelay_ms * 1e-3 * sample_rate))
+  ir_tc = np.pad(ir_tc, ((predelay, 0), (0, 0)))
+  ir_tc.setflags(write=False)
+  return ir_tc
+
+
+def reverb(audio_tc, sample_rate, rt60_s, predelay_ms=20.0, damping=0.5, mix=0.2):
+  """Adds Freeverb-style reverb.
+
+  A mono input is convolved with the left response only, so it stays mono; a stereo input gets
+  the left response on the left and the (decorrelated) right response on the right. The tail
+  past the end of the input is dropped (the output keeps the input's length).
+
+  Args:
+    audio_tc: float `[time, channels]` (1 or 2 channels).
+    sample_rate: Hz.
+    rt60_s: decay time to -60 dB in seconds.
+    predelay_ms: gap between the dry sound and the tail in ms.
+    damping: in [0, 1); high-frequency damping of the tail.
+    mix: wet fraction in [0, 1]; the wet response has unit energy, so 0.5 is an even blend.
+
+  Returns:
+    float32 `[time, channels]`.
+  """
+  audio_tc = core.as_audio(audio_tc)
+  num, channels = audio_tc.shape
+  if channels > 2:
+    raise ValueError(f"reverb handles mono or stereo, got {channels} channels")
+  ir_tc = impulse_response(core.check_rate(sample_rate), float(rt60_s), float(damping),
+                           float(predelay_ms))[:, :channels]
+  if num == 0:
+    return audio_tc.astype(np.float32)
+  wet_tc = scipy.signal.fftconvolve(audio_tc, ir_tc, axes=0)[:num]
+  return core.mix(audio_tc, wet_tc, mix).astype(np.float32)
