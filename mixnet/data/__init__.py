@@ -1,0 +1,1 @@
+"""Paired data: pairing, alignment, TFDS shards, the prepare CLI and synthetic demo pairs."""

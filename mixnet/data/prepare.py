@@ -1,0 +1,273 @@
+"""Builds the training data: pairs, aligns and shards a raw folder and a mixed folder.
+
+  python -m mixnet.data.prepare --raw_dir=R --mixed_dir=M --data_dir=D [--sample_rate=44100] \
+      [--channels=1] [--max_shift_ms=100] [--val_fraction=0.1] [--keep_low_confidence]
+
+Without --raw_dir/--mixed_dir the built-in synthetic demo pairs are written to `D/demo` and
+prepared. The command prints one row per pair (name, duration, sample rates, offset, polarity,
+confidence, kept?) and a summary, also saved as JSON next to the shards
+(`SUMMARY_FILE`). `D/prepared.json` points at the dataset built last, which is what the input
+pipeline reads. Preparing again with the same sources and settings reuses the shards.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+import tensorflow_datasets as tfds
+from absl import app, flags, logging
+
+from mixnet.data import pairing, tfds_builder
+
+SUMMARY_FILE = "prepare_summary.json"
+POINTER_FILE = "prepared.json"
+DEMO_SETTINGS_FILE = "demo_settings.json"
+
+
+class PrepareError(ValueError):
+  """No prepared dataset where one is expected, or it does not match the config."""
+
+
+def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels=1,
+                    max_shift_ms=100.0, val_fraction=0.1, min_confidence=0.3,
+                    keep_low_confidence=False, show_progress=True):
+  """Pairs, aligns and writes TFDS shards under `data_dir`; reuses them if already built.
+
+  Args:
+    raw_dir: folder of raw (dry) takes.
+    mixed_dir: folder of their mixes, matched by file name (see `pairing`).
+    data_dir: TFDS data dir; the dataset goes to `data_dir/paired_vocals/<config>/<version>`.
+    sample_rate: rate (Hz) every file is resampled to.
+    channels: 1 or 2.
+    max_shift_ms: largest offset between a take and its mix that alignment searches.
+    val_fraction: share of pairs (by name hash) for the validation split.
+    min_confidence: pairs aligned with less confidence are left out...
+    keep_low_confidence: ...unless this is True.
+    show_progress: show tqdm progress bars.
+
+  Returns:
+    The summary dict: "dataset_dir", "settings", "pairs" (one row per pair, see
+    `tfds_builder.analyze_pair`, plus "split" for kept pairs), "unpaired_raw",
+    "unpaired_mixed", "ambiguous", "ignored", "totals", and "reused" (True when existing shards
+    were used as they were).
+
+  Raises:
+    pairing.PairingError: a folder is missing or empty, or no file names match.
+    ValueError: no pair is usable (each pair's reason is in the message).
+  """
+  pairing.find_pairs(raw_dir, mixed_dir)  # Fail early, with pairing's clear messages.
+  config = tfds_builder.make_config(
+      raw_dir, mixed_dir, sample_rate=sample_rate, channels=channels,
+      max_shift_ms=max_shift_ms, val_fraction=val_fraction, min_confidence=min_confidence,
+      keep_low_confidence=keep_low_confidence)
+  os.makedirs(data_dir, exist_ok=True)
+  builder = tfds_builder.PairedVocals(config=config, data_dir=data_dir,
+                                      show_progress=show_progress)
+  summary_path = os.path.join(builder.data_dir, SUMMARY_FILE)
+  if builder.is_prepared() and os.path.exists(summary_path):
+    with open(summary_path) as f:
+      summary = json.load(f)
+    summary["reused"] = True
+    logging.info("Reusing prepared dataset %s", builder.data_dir)
+  else:
+    if os.path.exists(builder.data_dir):
+      shutil.rmtree(builder.data_dir)  # A build without a summary did not finish.
+    tfds.display_progress_bar(False)  # Ours say more (per pair); TFDS's would interleave.
+    builder.download_and_prepare(download_dir=os.path.join(data_dir, "downloads"))
+    summary = _summary(builder)
+    _write_json(summary_path, summary)
+    summary["reused"] = False
+  _write_json(os.path.join(data_dir, POINTER_FILE), dict(
+      dataset_dir=os.path.relpath(builder.data_dir, data_dir),
+      sample_rate=config.sample_rate, channels=config.channels))
+  summary["dataset_dir"] = builder.data_dir
+  return summary
+
+
+def _summary(builder):
+  config = builder.builder_config
+  rows = builder.rows
+  kept = [r for r in rows if r["kept"]]
+  seconds = lambda split: sum(r["duration_s"] for r in kept if r["split"] == split)
+  result = builder.pairing_result
+  return dict(
+      dataset_dir=builder.data_dir,
+      settings=dict(raw_dir=config.raw_dir, mixed_dir=config.mixed_dir,
+                    sample_rate=config.sample_rate, channels=config.channels,
+                    max_shift_ms=config.max_shift_ms, val_fraction=config.val_fraction,
+                    min_confidence=config.min_confidence,
+                    keep_low_confidence=config.keep_low_confidence),
+      pairs=rows,
+      unpaired_raw=result.unpaired_raw,
+      unpaired_mixed=result.unpaired_mixed,
+      ambiguous=[dict(folder=folder, files=files) for folder, files in result.ambiguous],
+      ignored=result.ignored,
+      totals=dict(
+          pairs=len(rows),
+          kept=len(kept),
+          left_out=len(rows) - len(kept),
+          train_pairs=sum(r["split"] == "train" for r in kept),
+          validation_pairs=sum(r["split"] == "validation" for r in kept),
+          train_seconds=seconds("train"),
+          validation_seconds=seconds("validation"),
+      ),
+  )
+
+
+def _write_json(path, obj):
+  """Writes `obj` as JSON to `path` atomically (temporary file, then rename)."""
+  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def find_prepared(data_dir):
+  """Returns (dataset_dir, pointer dict) of the dataset last prepared into `data_dir`.
+
+  Raises:
+    PrepareError: nothing was prepared there (or the dataset was removed).
+  """
+  pointer_path = os.path.join(data_dir, POINTER_FILE)
+  if not os.path.exists(pointer_path):
+    raise PrepareError(
+        f"{data_dir}: no prepared dataset ({POINTER_FILE} missing); run "
+        f"`python -m mixnet.data.prepare --data_dir={data_dir} ...` or prepare_dataset first")
+  with open(pointer_path) as f:
+    pointer = json.load(f)
+  dataset_dir = os.path.join(data_dir, pointer["dataset_dir"])
+  if not os.path.exists(os.path.join(dataset_dir, "dataset_info.json")):
+    raise PrepareError(f"{pointer_path} points to {dataset_dir}, which holds no dataset; "
+                       "prepare the data again")
+  return dataset_dir, pointer
+
+
+def write_demo_pairs(demo_dir, data_config):
+  """Writes the synthetic demo pairs into `demo_dir` unless the same ones are already there.
+
+  Returns:
+    (raw_dir, mixed_dir) of the demo pairs.
+  """
+  from mixnet.data import synthetic  # Pulls in the DSP chain only when demo data is needed.
+  settings = dict(num_pairs=int(data_config.demo_pairs), sample_rate=int(data_config.sample_rate),
+                  seconds=float(data_config.demo_seconds), preset=str(data_config.demo_preset),
+                  seed=0)
+  raw_dir, mixed_dir = os.path.join(demo_dir, "raw"), os.path.join(demo_dir, "mixed")
+  marker = os.path.join(demo_dir, DEMO_SETTINGS_FILE)
+  if os.path.exists(marker):
+    with open(marker) as f:
+      written = json.load(f)
+    if written.get("settings") == settings and all(
+        os.path.exists(os.path.join(d, n + ".wav"))
+        for n in written.get("names", []) for d in (raw_dir, mixed_dir)):
+      return raw_dir, mixed_dir
+  for d in (raw_dir, mixed_dir):
+    if os.path.isdir(d):
+      shutil.rmtree(d)  # Stale demo takes from other settings would be paired too.
+  os.makedirs(demo_dir, exist_ok=True)
+  names = synthetic.write_pairs(demo_dir, **settings)
+  _write_json(marker, dict(settings=settings, names=names))
+  return raw_dir, mixed_dir
+
+
+def prepare_from_config(data_config, data_dir, demo_dir, show_progress=True):
+  """Prepares `data_config.raw_dir`/`mixed_dir`, or the demo pairs when `raw_dir` is empty.
+
+  Args:
+    data_config: the `config.data` group of experiments/base.py.
+    data_dir: where the shards go.
+    demo_dir: where demo pairs are written (only used without `raw_dir`).
+    show_progress: show tqdm progress bars.
+
+  Returns:
+    The summary of `prepare_dataset`.
+  """
+  raw_dir, mixed_dir = data_config.raw_dir, data_config.mixed_dir
+  if not raw_dir and not mixed_dir:
+    raw_dir, mixed_dir = write_demo_pairs(demo_dir, data_config)
+  elif not raw_dir or not mixed_dir:
+    raise pairing.PairingError(
+        f"give both data.raw_dir and data.mixed_dir (got raw_dir={raw_dir!r}, "
+        f"mixed_dir={mixed_dir!r}), or neither for the demo data")
+  return prepare_dataset(
+      raw_dir, mixed_dir, data_dir, sample_rate=data_config.sample_rate,
+      channels=data_config.channels, max_shift_ms=data_config.max_shift_ms,
+      val_fraction=data_config.val_fraction, min_confidence=data_config.min_confidence,
+      keep_low_confidence=data_config.keep_low_confidence, show_progress=show_progress)
+
+
+def format_report(summary):
+  """Returns the per-pair table and the totals of a `prepare_dataset` summary as text."""
+  header = (f"{'name':<24} {'dur s':>7} {'raw Hz':>7} {'mix Hz':>7} {'offset ms':>9} "
+            f"{'pol':>4} {'conf':>5} {'kept':>5}  split / reason")
+  lines = [header, "-" * len(header)]
+  for r in summary["pairs"]:
+    rates = [f"{r[k]:>7}" if r[k] else f"{'?':>7}" for k in ("raw_sample_rate",
+                                                            "mixed_sample_rate")]
+    note = "; ".join(x for x in (r.get("split", ""), r["reason"]) if x)
+    lines.append(f"{r['name'][:24]:<24} {r['duration_s']:>7.2f} {rates[0]} {rates[1]} "
+                 f"{r['offset_ms']:>9.2f} {'+' if r['polarity'] > 0 else '-':>4} "
+                 f"{r['confidence']:>5.2f} {'yes' if r['kept'] else 'NO':>5}  {note}")
+  t = summary["totals"]
+  lines += [
+      "",
+      f"pairs: {t['pairs']}, kept: {t['kept']}, left out: {t['left_out']}",
+      f"train: {t['train_pairs']} pairs, {t['train_seconds']:.1f} s; "
+      f"validation: {t['validation_pairs']} pairs, {t['validation_seconds']:.1f} s",
+  ]
+  for key, label in (("unpaired_raw", "raw files without a mix"),
+                     ("unpaired_mixed", "mixes without a raw file"),
+                     ("ignored", "ignored (not audio)")):
+    if summary[key]:
+      lines.append(f"{label}: {', '.join(summary[key])}")
+  for amb in summary["ambiguous"]:
+    lines.append(f"left out, same name in {amb['folder']}: {', '.join(amb['files'])}")
+  reuse = "reused existing shards" if summary.get("reused") else "wrote shards"
+  lines.append(f"{reuse} in {summary['dataset_dir']} (summary: {SUMMARY_FILE})")
+  return "\n".join(lines)
+
+
+def _define_flags():
+  flags.DEFINE_string("raw_dir", "", "Folder of raw takes; empty: built-in demo data.")
+  flags.DEFINE_string("mixed_dir", "", "Folder of mixes; empty: built-in demo data.")
+  flags.DEFINE_string("data_dir", None, "Where the TFDS shards and the summary go.",
+                      required=True)
+  flags.DEFINE_integer("sample_rate", 44100, "Sample rate (Hz) of the prepared data.")
+  flags.DEFINE_integer("channels", 1, "1 (mono) or 2 (stereo).")
+  flags.DEFINE_float("max_shift_ms", 100.0, "Largest take/mix offset searched (ms).")
+  flags.DEFINE_float("val_fraction", 0.1, "Share of pairs for validation (by name hash).")
+  flags.DEFINE_float("min_confidence", 0.3, "Leave out pairs aligned with less confidence.")
+  flags.DEFINE_bool("keep_low_confidence", False, "Keep pairs with low alignment confidence.")
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  if bool(f.raw_dir) != bool(f.mixed_dir):
+    raise app.UsageError("give both --raw_dir and --mixed_dir, or neither for the demo data")
+  raw_dir, mixed_dir = f.raw_dir, f.mixed_dir
+  if not raw_dir:
+    from experiments import base  # Demo settings live in the config.
+    data_config = base.get_config().data
+    data_config.sample_rate = f.sample_rate
+    raw_dir, mixed_dir = write_demo_pairs(os.path.join(f.data_dir, "demo"), data_config)
+    print(f"demo data: {raw_dir}, {mixed_dir}")
+  try:
+    summary = prepare_dataset(
+        raw_dir, mixed_dir, f.data_dir, sample_rate=f.sample_rate, channels=f.channels,
+        max_shift_ms=f.max_shift_ms, val_fraction=f.val_fraction,
+        min_confidence=f.min_confidence, keep_low_confidence=f.keep_low_confidence)
+  except ValueError as e:  # PairingError and unusable data: a message, not a traceback.
+    raise SystemExit(f"error: {e}") from None
+  print(format_report(summary))
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)
