@@ -14,9 +14,10 @@ import numpy as np
 
 from mixnet.models import spectral_unet, time_unet
 
+# name -> (Module class, library with its `context(module)` and `alignment(module)`).
 _MODELS = {
-    "time_unet": (time_unet.TimeUNet, time_unet.context),
-    "spectral_unet": (spectral_unet.SpectralUNet, spectral_unet.context),
+    "time_unet": (time_unet.TimeUNet, time_unet),
+    "spectral_unet": (spectral_unet.SpectralUNet, spectral_unet),
 }
 
 
@@ -29,19 +30,29 @@ def _lookup(model_config):
 def build(model_config):
   """The flax Module named by `model_config.name`, with hyper-parameters from
   `model_config[model_config.name]` and `model_config.channels`."""
-  module_class, _ = _lookup(model_config)
   hparams = model_config[model_config.name].to_dict()
   hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
+  module_class, _ = _lookup(model_config)
   return module_class(channels=model_config.channels, **hparams)
 
 
 def context(model_config):
   """(left, right): input samples before / after an output sample that can change it.
 
-  Chunked inference needs at least this much overlap on each side for chunk-exact output.
+  Chunked inference that feeds each chunk this much real audio on each side of the samples it
+  keeps, with chunk starts at multiples of `alignment`, reproduces whole-file output exactly.
   """
-  _, context_fn = _lookup(model_config)
-  return context_fn(build(model_config))
+  return _lookup(model_config)[1].context(build(model_config))
+
+
+def alignment(model_config):
+  """Shift granularity in samples: the model commutes with input shifts by multiples of this.
+
+  Strided layers (and STFT framing) see a signal differently depending on where it sits on
+  their grid; shifting by a multiple of the total stride leaves every output sample unchanged.
+  Chunked inference starts chunks on this grid so chunked and one-pass outputs are equal.
+  """
+  return _lookup(model_config)[1].alignment(build(model_config))
 
 
 def receptive_field(model_config):
@@ -75,3 +86,4 @@ def flops_per_second(model_config, sample_rate):
   if isinstance(cost, list):
     cost = cost[0]
   return float(cost["flops"]) / 4.0
+

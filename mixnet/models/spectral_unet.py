@@ -161,6 +161,11 @@ def padded_frames(module, length):
   return -(-needed // multiple) * multiple
 
 
+def alignment(module):
+  """Shift (samples) under which the model is equivariant: chunk starts must be multiples."""
+  return module.hop_size * math.prod(module.time_strides)
+
+
 def _frame_span(module, level, lo, hi):
   """Input frames that decoder features at `level` frames [lo, hi] depend on (all paths)."""
   depth = len(module.time_strides)
@@ -192,7 +197,8 @@ def context(module):
 
   Output sample t comes from the frames whose window covers it; each of those depends on a span
   of frames (interval arithmetic over the U-Net's layers, maximised over the frame's phase within
-  `prod(time_strides)`), and frame n reads samples [n * hop - fft / 2, n * hop + fft / 2).
+  `prod(time_strides)`), and frame n reads and writes samples n * hop - fft / 2 + 1 ..
+  n * hop + fft / 2 - 1 (the periodic Hann window is 0 at its first sample).
   """
   half = module.fft_size // 2
   left = right = 0
@@ -200,7 +206,7 @@ def context(module):
   for frame in range(math.prod(module.time_strides)):
     low = frame // first_stride
     lo, hi = _frame_span(module, 0, low - _OUT_KERNEL // 2, low + _OUT_KERNEL // 2)
-    # The output window of frame `frame` covers samples (frame * hop - half, frame * hop + half).
-    left = max(left, (frame - lo) * module.hop_size + 2 * half - 1)
-    right = max(right, (hi - frame) * module.hop_size + 2 * half - 1)
+    # Frame n reads and writes samples n * hop - half + 1 .. n * hop + half - 1 (Hann is 0 at 0).
+    left = max(left, (frame - lo) * module.hop_size + 2 * half - 2)
+    right = max(right, (hi - frame) * module.hop_size + 2 * half - 2)
   return left, right

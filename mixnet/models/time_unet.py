@@ -133,6 +133,11 @@ def _decoder_span(module, level, lo, hi):
   return min(skip_lo, deep_lo), max(skip_hi, deep_hi)
 
 
+def alignment(module):
+  """Shift (samples) under which the model is equivariant: chunk starts must be multiples."""
+  return math.prod(module.strides)
+
+
 def context(module):
   """(left, right): how many input samples before / after an output sample can affect it.
 
