@@ -85,14 +85,16 @@ def estimate_offset(raw, mixed, sample_rate, max_shift_s=0.1):
     raw: the dry take, `[time]` or `[time, channels]` at `sample_rate` Hz (channels averaged).
     mixed: its mix, same layout and rate; lengths may differ (e.g. a reverb tail).
     sample_rate: Hz.
-    max_shift_s: largest offset searched, in seconds, either direction.
+    max_shift_s: largest offset searched, in seconds, either direction (plus a `GUARD_S`
+      margin, so a delay at the limit is still seen as a peak rather than a slope).
 
   Returns:
     (offset_samples, confidence, polarity): int offset, positive when the mix lags the raw take
     (mixed[t] ~ polarity * raw[t - offset]); confidence in [0, 1]; polarity +1 or -1.
     A silent side gives (0, 0.0, 1).
   """
-  max_shift = max(1, int(round(max_shift_s * sample_rate)))
+  guard = max(1, int(round(GUARD_S * sample_rate)))
+  max_shift = max(1, int(round(max_shift_s * sample_rate))) + guard
   raw, mixed = _mono(raw), _mono(mixed)
   # Long files: correlate the loudest stretch of the take with the mix around it.
   start = _loudest_window(raw, int(round(MAX_ANALYSIS_S * sample_rate)))
@@ -109,7 +111,6 @@ def estimate_offset(raw, mixed, sample_rate, max_shift_s=0.1):
   peak = strength[best]
   if peak <= 0.0:
     return 0, 0.0, 1
-  guard = max(1, int(round(GUARD_S * sample_rate)))
   outside = np.abs(lags - lags[best]) > guard
   rival = 0.0
   if outside.any():
