@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import tensorflow_datasets as tfds
 from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.sharding import NamedSharding
@@ -94,7 +95,8 @@ def create_train_state(config, model, tx, rng):
       step=jnp.zeros((), jnp.int32),
       params=params,
       opt_state=tx.init(params),
-      ema_params=params if config.opt.ema_decay > 0 else None)
+      # A copy: the step donates the state's buffers, and one buffer cannot be donated twice.
+      ema_params=jax.tree.map(jnp.copy, params) if config.opt.ema_decay > 0 else None)
 
 
 def train_step(state, batch, *, model, tx, loss_config, ema_decay):
@@ -114,7 +116,7 @@ def train_step(state, batch, *, model, tx, loss_config, ema_decay):
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = jax.lax.pmean(grads, DATA_AXIS)
   loss, terms = jax.lax.pmean((loss, terms), DATA_AXIS)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   updates, opt_state = tx.update(grads, state.opt_state, state.params, value=loss)
   params = optax.apply_updates(state.params, updates)
   ema = state.ema_params
@@ -233,6 +235,22 @@ def write_eval_summaries(writer, step, clips, sample_rate):
   writer.write_images(step, {"spectrograms": np.stack(images)})
 
 
+def train_iterator(data_config, data_dir, batch_size, seed, start_step=0, shard_index=0,
+                   num_shards=1):
+  """Host-local numpy training batches, starting with the batch of step `start_step + 1`.
+
+  The input pipeline is a deterministic function of the seed, so skipping the batches already
+  trained on makes a resumed run see exactly the batches an uninterrupted run would (the
+  skipped batches are produced and dropped inside tf.data: cheap next to training on them).
+  """
+  ds = input_pipeline.create_train_dataset(data_config, data_dir, batch_size, seed,
+                                           shard_index=shard_index, num_shards=num_shards)
+  if start_step:
+    logging.info("Fast-forwarding the input pipeline past %d batches for an exact resume",
+                 start_step)
+  return iter(tfds.as_numpy(ds.skip(start_step)))
+
+
 def _flat_hparams(config):
   flat = {}
 
@@ -309,7 +327,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
 
   p_train, p_eval = make_parallel_steps(mesh, model, tx, config)
-  train_iter = input_pipeline.train_iterator(
+  train_iter = train_iterator(
       config.data, data_dir, local_batch, seed=config.train.seed, start_step=start_step,
       shard_index=jax.process_index(), num_shards=jax.process_count())
   eval_ds_fn = functools.partial(

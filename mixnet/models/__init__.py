@@ -30,9 +30,9 @@ def _lookup(model_config):
 def build(model_config):
   """The flax Module named by `model_config.name`, with hyper-parameters from
   `model_config[model_config.name]` and `model_config.channels`."""
+  module_class, _ = _lookup(model_config)
   hparams = model_config[model_config.name].to_dict()
   hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
-  module_class, _ = _lookup(model_config)
   return module_class(channels=model_config.channels, **hparams)
 
 

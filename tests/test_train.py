@@ -1,0 +1,163 @@
+"""Training: the real train_and_evaluate on tiny data with 2 simulated devices, resume, NaN stop."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+from tensorboard.util import tensor_util
+
+from experiments import base
+from mixnet import checkpoints, models, train_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _structure(config):
+  return {k: _structure(v) if hasattr(v, "items") else type(v).__name__
+          for k, v in config.items()}
+
+
+def test_test_config_has_the_real_config_structure(tiny_config):
+  # A config change that breaks training must break these tests too.
+  assert _structure(tiny_config()) == _structure(
+      base.get_config())
+
+
+def test_two_step_run_writes_events_and_checkpoints(tiny_config, tmp_path):
+  assert jax.device_count() == 2
+  config = tiny_config()
+  state = train_lib.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 2
+
+  events = glob.glob(str(tmp_path / "events.out.tfevents.*"))
+  assert events, os.listdir(tmp_path)
+  acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+  acc.Reload()
+  tags = set(acc.Tags()["tensors"])
+  for tag in ("train/loss", "train/l1", "train/mr_stft", "train/learning_rate",
+              "train/grad_norm", "perf/steps_per_sec", "perf/audio_seconds_per_sec",
+              "eval/mr_stft", "eval/si_sdr", "eval/loudness_error_lu", "eval/val_loss",
+              "audio/raw", "audio/target", "audio/prediction", "spectrograms"):
+    assert tag in tags, (tag, sorted(tags))
+  loss = [tensor_util.make_ndarray(e.tensor_proto) for e in acc.Tensors("train/loss")]
+  assert len(loss) == 2 and np.all(np.isfinite(loss))
+
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+  assert os.listdir(tmp_path / "best") == ["2"]
+  meta = checkpoints.load_meta(checkpoints.resolve(str(tmp_path)))
+  assert meta["step"] == 2 and meta["sample_rate"] == 16000 and meta["model"] == "time_unet"
+  assert np.isfinite(meta["val_loss"])
+  assert os.path.exists(tmp_path / "config.json")
+
+
+def _params(state):
+  return jax.tree.map(np.asarray, jax.device_get(state.params))
+
+
+def test_resume_matches_uninterrupted_run(tiny_config, tmp_path):
+  # Warmup longer than the run: the learning rate does not depend on num_steps, so a run
+  # stopped at step 2 and resumed to 4 must equal a straight run to 4.
+  def config(num_steps):
+    c = tiny_config(num_steps=num_steps, eval_every=100,
+                         checkpoint_every=2)
+    c.opt.warmup_steps = 100
+    return c
+
+  straight = train_lib.train_and_evaluate(config(4), str(tmp_path / "straight"))
+  first = train_lib.train_and_evaluate(config(2), str(tmp_path / "resumed"))
+  assert int(first.step) == 2
+  resumed = train_lib.train_and_evaluate(config(4), str(tmp_path / "resumed"))
+  assert int(resumed.step) == 4
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6, rtol=0),
+               _params(straight), _params(resumed))
+
+
+def test_nan_in_data_stops_with_clear_message(tiny_config, tmp_path, monkeypatch):
+  real = train_lib.train_iterator
+
+  def poisoned(*args, **kwargs):
+    for i, batch in enumerate(real(*args, **kwargs)):
+      if i == 2:  # the batch of step 3
+        batch = dict(batch, raw=np.full_like(batch["raw"], np.nan))
+      yield batch
+
+  monkeypatch.setattr(train_lib, "train_iterator", poisoned)
+  config = tiny_config(num_steps=5, eval_every=100)
+  with pytest.raises(train_lib.NonFiniteLossError, match="non-finite loss at step 3"):
+    train_lib.train_and_evaluate(config, str(tmp_path))
+  # The last good checkpoint is intact and restorable; nothing after it was written.
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+  model = models.build(config.model)
+  abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"],
+                            jax.ShapeDtypeStruct((1, 8000, 1), np.float32))
+  params = checkpoints.load_params(checkpoints.Located(str(tmp_path / "checkpoints"), 2),
+                                   abstract)
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
+
+
+def _global_batch(n, length=8000, seed=0):
+  rng = np.random.default_rng(seed)
+  raw = (0.1 * rng.standard_normal((n, length, 1))).astype(np.float32)
+  return {"raw": raw, "mixed": (0.5 * raw + 0.05 * np.roll(raw, 3, axis=1)).astype(np.float32)}
+
+
+def test_train_step_same_update_on_one_and_two_devices(tiny_config):
+  config = tiny_config()
+  model = models.build(config.model)
+  tx, _ = train_lib.create_optimizer(config.opt, config.train.num_steps)
+  batch = _global_batch(4)
+  results = []
+  for n in (1, 2):
+    mesh = jax.make_mesh((n,), (train_lib.DATA_AXIS,), devices=jax.devices()[:n])
+    state = train_lib.replicate(mesh, train_lib.create_train_state(
+        config, model, tx, jax.random.key(0)))
+    p_train, _ = train_lib.make_parallel_steps(mesh, model, tx, config)
+    state, step_metrics = p_train(state, train_lib.shard_batch(mesh, batch))
+    results.append((_params(state), jax.device_get(step_metrics)))
+  (p1, m1), (p2, m2) = results
+  np.testing.assert_allclose(m1["loss"], m2["loss"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5), p1, p2)
+  assert m1["finite"] == 1.0
+
+
+def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  raw_dir, mixed_dir = demo_pairs
+  args = [sys.executable, "-m", "mixnet.train", "--config=experiments/base.py:tiny",
+          f"--workdir={workdir}", "--config.sample_rate=16000",
+          f"--config.data.raw_dir={raw_dir}", f"--config.data.mixed_dir={mixed_dir}",
+          f"--config.data.data_dir={prepared_data_dir}", "--config.data.segment_seconds=0.5",
+          "--config.model.time_unet.base_width=4", "--config.model.time_unet.max_width=16",
+          "--config.train.per_device_batch=2", "--config.train.checkpoint_every=2",
+          "--config.train.eval_every=1000", "--config.train.log_every=1"]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  proc = subprocess.Popen(args + ["--config.train.num_steps=100000"], cwd=REPO, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpt_dir = workdir / "checkpoints"
+  deadline = time.time() + 240
+  try:
+    while time.time() < deadline:
+      steps = [d for d in os.listdir(ckpt_dir) if d.isdigit()] if ckpt_dir.exists() else []
+      if any(int(s) >= 4 for s in steps):
+        break
+      time.sleep(0.2)
+    else:
+      pytest.fail("no checkpoint at step >= 4 within 240 s")
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  saved = checkpoints.RunCheckpoints(str(workdir)).latest_step()
+  assert saved >= 4
+  resume_to = saved + 2
+  out = subprocess.run(args + [f"--config.train.num_steps={resume_to}"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f"Resumed from step {saved}" in out.stderr
+  assert checkpoints.RunCheckpoints(str(workdir)).latest_step() == resume_to
