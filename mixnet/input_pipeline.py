@@ -33,7 +33,7 @@ from absl import logging
 from mixnet.data import prepare
 
 # Candidate positions drawn per crop when skipping near-silent crops.
-SILENCE_DRAWS = 4
+SILENCE_DRAWS = 16
 # Files held in memory to shuffle file order before cropping (crops are shuffled again).
 FILE_SHUFFLE_BUFFER = 8
 

@@ -1,0 +1,273 @@
+"""tf.data pipelines: synchronized crops, augmentation, seeding, host sharding, eval windows."""
+
+import ast
+import logging
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow_datasets as tfds
+
+from experiments import base
+from mixnet import input_pipeline
+from mixnet.data import prepare, tfds_builder
+
+SR = 16000
+SEG = 4000  # 0.25 s
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Each file's samples are 0 or its level (the short file: 0.6 or 1.0 times its level), so with
+# gain and flips off a crop's largest magnitude says which file it came from.
+TRAIN_LEVELS = (0.1, 0.2, 0.3, 0.4)
+SHORT_LEVEL = 0.9
+VAL_LEVELS = (0.6, 0.7)
+
+
+def _write_pair(raw_dir, mixed_dir, name, raw_t):
+  """Writes raw and mixed = 0.5 * raw as float WAVs, so stored values are exact."""
+  sf.write(os.path.join(raw_dir, name + ".wav"), raw_t, SR, subtype="FLOAT")
+  sf.write(os.path.join(mixed_dir, name + ".wav"), 0.5 * raw_t, SR, subtype="FLOAT")
+
+
+def _names(split, count, val_fraction):
+  names = (f"take{i}" for i in range(1000))
+  return [n for n in names if tfds_builder.split_of(n, val_fraction) == split][:count]
+
+
+def _data_config(**overrides):
+  data = base.get_config("tiny").data
+  data.sample_rate = SR
+  data.segment_seconds = SEG / SR
+  data.shuffle_buffer = 16
+  data.update(overrides)
+  return data
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  """Prepared pairs with mixed = 0.5 * raw: 4 train files of 1 s, one of 0.15 s, 2 val of 1.1 s."""
+  folder = tmp_path_factory.mktemp("pipeline")
+  raw_dir, mixed_dir = str(folder / "raw"), str(folder / "mixed")
+  os.makedirs(raw_dir)
+  os.makedirs(mixed_dir)
+  rng = np.random.default_rng(0)
+  train_names = _names("train", 5, 0.3)
+  for name, level in zip(train_names, TRAIN_LEVELS, strict=False):
+    _write_pair(raw_dir, mixed_dir, name, level * rng.integers(0, 2, SR).astype(np.float32))
+  short = SHORT_LEVEL * (0.6 + 0.4 * rng.integers(0, 2, int(0.15 * SR)))
+  _write_pair(raw_dir, mixed_dir, train_names[4], short.astype(np.float32))
+  for name, level in zip(_names("validation", 2, 0.3), VAL_LEVELS, strict=True):
+    raw_t = level * rng.integers(0, 2, int(1.1 * SR)).astype(np.float32)
+    _write_pair(raw_dir, mixed_dir, name, raw_t)
+  data_dir = str(folder / "data")
+  summary = prepare.prepare_dataset(raw_dir, mixed_dir, data_dir, sample_rate=SR,
+                                    val_fraction=0.3, show_progress=False)
+  assert summary["totals"]["kept"] == 7 and summary["totals"]["validation_pairs"] == 2
+  assert all(r["offset_samples"] == 0 and r["polarity"] == 1 for r in summary["pairs"])
+  return data_dir
+
+
+def _batches(data_config, data_dir, count, batch_size=8, seed=0, **kwargs):
+  ds = input_pipeline.create_train_dataset(data_config, data_dir, batch_size, seed, **kwargs)
+  return [b for b, _ in zip(ds.as_numpy_iterator(), range(count), strict=False)]
+
+
+def _file_level(crop_tc):
+  peak = float(np.max(np.abs(crop_tc)))
+  return round(peak, 3)
+
+
+def test_train_batches_have_the_promised_layout(data_dir):
+  (batch,) = _batches(_data_config(), data_dir, 1, batch_size=5)
+  assert set(batch) == {"raw", "mixed"}
+  for x in batch.values():
+    assert x.shape == (5, SEG, 1) and x.dtype == np.float32
+
+
+def test_crops_stay_in_sync_with_gain_on_both_sides(data_dir):
+  config = _data_config(gain_mode="both", gain_db=6.0, polarity_flip=True, shift_ms=20.0)
+  for batch in _batches(config, data_dir, 20):
+    np.testing.assert_allclose(batch["mixed"], 0.5 * batch["raw"], rtol=1e-6, atol=1e-9)
+
+
+def test_input_gain_scales_the_raw_take_only(data_dir):
+  config = _data_config(gain_mode="input", gain_db=6.0, polarity_flip=False)
+  gains = []
+  for batch in _batches(config, data_dir, 10):
+    for raw_tc, mixed_tc in zip(batch["raw"], batch["mixed"], strict=True):
+      nonzero = mixed_tc != 0
+      ratio = 0.5 * raw_tc[nonzero] / mixed_tc[nonzero]
+      np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)  # Same gain on every sample.
+      assert _file_level(2 * mixed_tc) in TRAIN_LEVELS + (SHORT_LEVEL,)  # Mix untouched.
+      gains.append(ratio[0])
+  gains_db = 20 * np.log10(gains)
+  assert gains_db.min() >= -6.0 - 1e-4 and gains_db.max() <= 6.0 + 1e-4
+  assert gains_db.max() - gains_db.min() > 6.0
+
+
+def test_polarity_flip_inverts_both_sides_about_half_the_time(data_dir):
+  signs = []
+  for flip in (True, False):
+    config = _data_config(gain_db=0.0, polarity_flip=flip)
+    for batch in _batches(config, data_dir, 8):
+      for raw_tc in batch["raw"]:
+        assert raw_tc.min() >= 0.0 or raw_tc.max() <= 0.0  # One sign per crop.
+        if flip:
+          signs.append(raw_tc.sum() < 0)
+        else:
+          assert raw_tc.min() >= 0.0
+  assert 0.3 < np.mean(signs) < 0.7
+
+
+def test_same_seed_same_batches(data_dir):
+  config = _data_config()
+  first, again = _batches(config, data_dir, 3), _batches(config, data_dir, 3)
+  other = _batches(config, data_dir, 3, seed=1)
+  for a, b in zip(first, again, strict=True):
+    np.testing.assert_array_equal(a["raw"], b["raw"])
+  assert not np.array_equal(first[0]["raw"], other[0]["raw"])
+
+
+def test_hosts_read_disjoint_files(data_dir):
+  config = _data_config(gain_db=0.0, polarity_flip=False)
+  seen = []
+  for index in (0, 1):
+    levels = {_file_level(x) for b in _batches(config, data_dir, 12, shard_index=index,
+                                                num_shards=2) for x in b["raw"]}
+    seen.append(levels)
+  assert seen[0] and seen[1] and not seen[0] & seen[1]
+  assert seen[0] | seen[1] == set(TRAIN_LEVELS) | {SHORT_LEVEL}
+
+
+def test_more_hosts_than_files_read_everything(data_dir):
+  config = _data_config(gain_db=0.0, polarity_flip=False)
+  (batch,) = _batches(config, data_dir, 1, shard_index=7, num_shards=8)
+  assert batch["raw"].shape == (8, SEG, 1)
+  with pytest.raises(ValueError, match="shard_index"):
+    _batches(config, data_dir, 1, shard_index=2, num_shards=2)
+
+
+def test_shift_places_short_files_at_varying_positions(data_dir):
+  config = _data_config(gain_db=0.0, polarity_flip=False, shift_ms=20.0)
+  shift, short_len = int(0.02 * SR), int(0.15 * SR)
+  starts = set()
+  for batch in _batches(config, data_dir, 40):
+    for raw_tc in batch["raw"][:, :, 0]:
+      if _file_level(raw_tc) != SHORT_LEVEL:
+        continue
+      support = np.flatnonzero(raw_tc)
+      assert support[-1] - support[0] + 1 == len(support)  # One contiguous piece.
+      assert short_len - shift <= len(support) <= short_len
+      assert support[0] <= shift
+      starts.add(int(support[0]) - (short_len - len(support)))
+  assert len(starts) > 3
+
+
+def test_near_silent_crops_are_skipped(tmp_path):
+  raw_t = np.zeros(2 * SR, np.float32)
+  raw_t[-SR // 2:] = 0.3 * np.random.default_rng(1).standard_normal(SR // 2)
+  for sub in ("raw", "mixed"):
+    os.makedirs(tmp_path / sub)
+  _write_pair(str(tmp_path / "raw"), str(tmp_path / "mixed"), "mostly_silent", raw_t)
+  prepare.prepare_dataset(str(tmp_path / "raw"), str(tmp_path / "mixed"), str(tmp_path / "d"),
+                          sample_rate=SR, val_fraction=0.0, show_progress=False)
+  silent_share = {}
+  for silence_db in (-50.0, -400.0):
+    config = _data_config(silence_db=silence_db, gain_db=0.0, shift_ms=0.0)
+    crops = np.concatenate([b["raw"] for b in _batches(config, str(tmp_path / "d"), 10)])
+    rms_db = 10 * np.log10(np.mean(crops**2, axis=(1, 2)) + 1e-20)
+    silent_share[silence_db] = np.mean(rms_db < -50.0)
+  assert silent_share[-400.0] > 0.4
+  assert silent_share[-50.0] < 0.1
+
+
+def test_eval_windows_cover_every_validation_file_in_order(data_dir):
+  config = _data_config()
+  ds = input_pipeline.create_eval_dataset(config, data_dir, batch_size=4)
+  batches = list(ds.as_numpy_iterator())
+  again = list(ds.as_numpy_iterator())
+  builder = input_pipeline.open_dataset(config, data_dir)
+  expected = []
+  for ex in tfds.as_numpy(builder.as_dataset(split="validation", shuffle_files=False)):
+    raw_t = ex["raw"][:, 0]
+    assert len(raw_t) == int(1.1 * SR)
+    padded = np.pad(raw_t, (0, -len(raw_t) % SEG))
+    expected.extend(padded.reshape(-1, SEG))
+  assert len(expected) == 10 and len(batches) == 3
+  windows = np.concatenate([b["raw"][:, :, 0] for b in batches])
+  np.testing.assert_array_equal(windows[:10], np.stack(expected))
+  np.testing.assert_array_equal(windows[10:], np.stack(expected[:2]))  # Filled up, not dropped.
+  mixed = np.concatenate([b["mixed"][:, :, 0] for b in batches])
+  np.testing.assert_array_equal(mixed, 0.5 * windows)
+  for a, b in zip(batches, again, strict=True):
+    np.testing.assert_array_equal(a["raw"], b["raw"])
+
+
+def test_eval_falls_back_to_train_files_without_validation(tmp_path, caplog):
+  rng = np.random.default_rng(2)
+  for sub in ("raw", "mixed"):
+    os.makedirs(tmp_path / sub)
+  _write_pair(str(tmp_path / "raw"), str(tmp_path / "mixed"), "only",
+              0.2 * rng.standard_normal(SR).astype(np.float32))
+  prepare.prepare_dataset(str(tmp_path / "raw"), str(tmp_path / "mixed"), str(tmp_path / "d"),
+                          sample_rate=SR, val_fraction=0.0, show_progress=False)
+  with caplog.at_level(logging.WARNING):
+    ds = input_pipeline.create_eval_dataset(_data_config(), str(tmp_path / "d"), batch_size=8)
+  assert "no validation files" in caplog.text
+  (batch,) = list(ds.as_numpy_iterator())  # 4 windows, filled up to one batch of 8.
+  assert batch["raw"].shape == (8, SEG, 1)
+  np.testing.assert_array_equal(batch["raw"][4:], batch["raw"][:4])
+
+
+def test_config_must_match_the_prepared_data(data_dir, tmp_path):
+  with pytest.raises(prepare.PrepareError, match="sample_rate=16000"):
+    input_pipeline.create_train_dataset(_data_config(sample_rate=22050), data_dir, 2, 0)
+  with pytest.raises(prepare.PrepareError, match="channels"):
+    input_pipeline.create_eval_dataset(_data_config(channels=2), data_dir, 2)
+  with pytest.raises(prepare.PrepareError, match="no prepared dataset"):
+    input_pipeline.create_train_dataset(_data_config(), str(tmp_path), 2, 0)
+  with pytest.raises(ValueError, match="gain_mode"):
+    input_pipeline.create_train_dataset(_data_config(gain_mode="mix"), data_dir, 2, 0)
+
+
+def _source(module):
+  """Path of the source of mixnet module or package `module`, or None if it is not ours."""
+  base = os.path.join(REPO, *module.split("."))
+  for path in (base + ".py", os.path.join(base, "__init__.py")):
+    if os.path.exists(path):
+      return path
+  return None
+
+
+def _imports(module):
+  """Absolute names of the modules `module` imports, anywhere in its source."""
+  path = _source(module)
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
+  found = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      found.update(alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom):
+      parent = package.rsplit(".", node.level - 1)[0] if node.level else ""
+      name = ".".join(x for x in (parent, node.module) if x)
+      found.add(name)
+      found.update(f"{name}.{alias.name}" for alias in node.names)
+  return found
+
+
+def test_pipeline_code_does_not_import_jax():
+  # TensorFlow itself may import jax when it is installed; what matters is that no mixnet code
+  # on the pipeline's path does (it runs in tf.data threads beside the JAX training loop).
+  todo, seen = ["mixnet.input_pipeline"], set()
+  while todo:
+    module = todo.pop()
+    if module in seen or _source(module) is None:
+      continue
+    seen.add(module)
+    imports = _imports(module)
+    assert not {m for m in imports if m.split(".")[0] in ("jax", "flax", "optax")}, module
+    todo.extend(m for m in imports if m.startswith("mixnet"))
+  assert {"mixnet.input_pipeline", "mixnet.data.prepare", "mixnet.data.align",
+          "mixnet.dsp"} <= seen
