@@ -42,6 +42,8 @@ def get_config(preset="base"):
       # level: what the original design's gain variation is for).
       gain_db=6.0,
       gain_mode="both",
+      # Crops may reach this far (ms) past either end of a file, zero-filled: both sides shift
+      # together, so file starts and ends land anywhere in a segment.
       shift_ms=20.0,
       polarity_flip=True,
       # Crops whose raw RMS is below this (dBFS) are redrawn.

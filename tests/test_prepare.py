@@ -213,6 +213,7 @@ def test_shards_summary_and_pointer_exist_on_disk(messy):
   _, _, data_dir, summary = messy
   dataset_dir = summary["dataset_dir"]
   assert dataset_dir.startswith(os.path.join(data_dir, "paired_vocals"))
+  assert sorted(os.listdir(data_dir)) == ["paired_vocals", prepare.POINTER_FILE]
   shards = glob.glob(os.path.join(dataset_dir, "paired_vocals-*.tfrecord-*"))
   assert any("-train.tfrecord" in s for s in shards)
   assert all(os.path.getsize(s) > SR * 4 for s in shards)

@@ -74,7 +74,8 @@ def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels
     if os.path.exists(builder.data_dir):
       shutil.rmtree(builder.data_dir)  # A build without a summary did not finish.
     tfds.display_progress_bar(False)  # Ours say more (per pair); TFDS's would interleave.
-    builder.download_and_prepare(download_dir=os.path.join(data_dir, "downloads"))
+    with tempfile.TemporaryDirectory() as unused_download_dir:  # Nothing is downloaded.
+      builder.download_and_prepare(download_dir=unused_download_dir)
     summary = _summary(builder)
     _write_json(summary_path, summary)
     summary["reused"] = False
