@@ -5,8 +5,8 @@ All audio is float32 `[time, channels]` (mono or stereo) at a sample rate in Hz.
 """
 
 from mixnet.dsp.chain import process
-from mixnet.dsp.delay import delay
-from mixnet.dsp.dynamics import compress, compressor_gain_db, de_esser, static_curve_db
+from mixnet.dsp.dynamics import compress, compressor_gain, de_esser, static_curve_db
+from mixnet.dsp.echo import delay
 from mixnet.dsp.filters import (
     EqBand,
     equalize,
@@ -28,7 +28,7 @@ from mixnet.dsp.presets import (
     SaturationParams,
     get_preset,
 )
-from mixnet.dsp.reverb import reverb
+from mixnet.dsp.reverberation import reverb
 from mixnet.dsp.saturation import saturate
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
     "ReverbParams",
     "SaturationParams",
     "compress",
-    "compressor_gain_db",
+    "compressor_gain",
     "de_esser",
     "delay",
     "equalize",

@@ -3,7 +3,7 @@ loudness normalisation and a true-peak limiter, with parameters from a `Preset`.
 
 import numpy as np
 
-from mixnet.dsp import core, delay, dynamics, filters, limiter, loudness, reverb, saturation
+from mixnet.dsp import core, dynamics, echo, filters, limiter, loudness, reverberation, saturation
 from mixnet.dsp.presets import get_preset
 
 # Stages tuned at or above this fraction of the sample rate (e.g. a 10 kHz air shelf on 16 kHz
@@ -60,9 +60,9 @@ def process(audio_tc, sample_rate, preset="default"):
     x_tc = saturation.saturate(x_tc, sample_rate, p.drive_db, p.mix, p.bias)
   if preset.delay is not None:
     p = preset.delay
-    x_tc = delay.delay(x_tc, sample_rate, p.time_ms, p.feedback, p.mix)
+    x_tc = echo.delay(x_tc, sample_rate, p.time_ms, p.feedback, p.mix)
   if preset.reverb is not None:
     p = preset.reverb
-    x_tc = reverb.reverb(x_tc, sample_rate, p.rt60_s, p.predelay_ms, p.damping, p.mix)
+    x_tc = reverberation.reverb(x_tc, sample_rate, p.rt60_s, p.predelay_ms, p.damping, p.mix)
   x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.output_lufs)
   return limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db, preset.limiter_release_ms)

@@ -1,7 +1,8 @@
 """Shared checks and unit conversions for the DSP stages.
 
-Every stage takes and returns float32 audio shaped `[time, channels]` at `sample_rate` Hz and
-computes internally in float64 (low-frequency IIR filters and long feedback loops need it).
+Every stage takes and returns float32 audio shaped `[time, channels]` at `sample_rate` Hz. Stages
+whose precision matters (IIR filters with poles near z = 1, loudness) compute in float64 inside;
+the rest stay in float32, which halves memory traffic on long files.
 """
 
 import numpy as np
@@ -11,13 +12,13 @@ SILENCE_DB = -200.0
 
 
 def as_audio(audio_tc, name="audio_tc"):
-  """Returns `audio_tc` as float64 `[time, channels]`, or raises ValueError naming the problem."""
+  """Returns `audio_tc` as float32 `[time, channels]`, or raises ValueError naming the problem."""
   audio_tc = np.asarray(audio_tc)
   if audio_tc.ndim != 2:
     raise ValueError(f"{name}: expected a [time, channels] array, got shape {audio_tc.shape}")
   if not np.issubdtype(audio_tc.dtype, np.floating):
     raise ValueError(f"{name}: expected floating point samples, got dtype {audio_tc.dtype}")
-  return audio_tc.astype(np.float64, copy=False)
+  return audio_tc.astype(np.float32, copy=False)
 
 
 def check_rate(sample_rate):
@@ -27,9 +28,17 @@ def check_rate(sample_rate):
   return float(sample_rate)
 
 
+def channel_peak(audio_tc):
+  """`max |x|` over channels for each sample, `[time]` (column-wise: faster than axis=1)."""
+  peak = np.abs(audio_tc[:, 0])
+  for channel in range(1, audio_tc.shape[1]):
+    np.maximum(peak, np.abs(audio_tc[:, channel]), out=peak)
+  return peak
+
+
 def db_to_gain(db):
   """Decibels to linear amplitude gain."""
-  return np.power(10.0, np.asarray(db, dtype=np.float64) / 20.0)
+  return np.exp(np.asarray(db, dtype=np.float64) * (np.log(10.0) / 20.0))
 
 
 def gain_to_db(gain):
@@ -55,4 +64,4 @@ def mix(dry_tc, wet_tc, amount):
   """Blends `(1 - amount) * dry + amount * wet`; `amount` in [0, 1] is the wet fraction."""
   if not 0.0 <= amount <= 1.0:
     raise ValueError(f"mix must be in [0, 1], got {amount}")
-  return (1.0 - amount) * dry_tc + amount * wet_tc
+  return (np.float32(1.0 - amount) * dry_tc + np.float32(amount) * wet_tc).astype(np.float32)

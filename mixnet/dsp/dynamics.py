@@ -51,7 +51,7 @@ def frame_peak_db(audio_tc, period):
   """Peak level in dBFS of each control frame, over all channels: `[frames]`."""
   num = audio_tc.shape[0]
   frames = -(-num // period)
-  peaks = np.max(np.abs(audio_tc), axis=1)
+  peaks = core.channel_peak(audio_tc)
   peaks = np.pad(peaks, (0, frames * period - num))
   return core.gain_to_db(peaks.reshape(frames, period).max(axis=1))
 
@@ -67,12 +67,18 @@ def smooth_reduction(target_db, attack_pole, release_pole):
 
 
 def frames_to_samples(values_f, period, num_samples):
-  """Linearly interpolates per-frame values (each valid at its frame's end) to `[time]`."""
-  frame_ends = (np.arange(values_f.shape[0]) + 1.0) * period - 1.0
-  return np.interp(np.arange(num_samples), frame_ends, values_f)
+  """Linearly interpolates per-frame values (each valid at its frame's last sample) to `[time]`.
+
+  Before the first frame's end the first value holds. float32.
+  """
+  previous_f = np.concatenate([values_f[:1], values_f[:-1]])
+  fraction_p = (np.arange(period, dtype=np.float32) + 1) / np.float32(period)
+  samples_fp = (previous_f[:, None] + (values_f - previous_f)[:, None] * fraction_p[None, :])
+  return samples_fp.astype(np.float32).reshape(-1)[:num_samples]
 
 
 def _reduction_db(detector_tc, sample_rate, threshold_db, ratio, knee_db, attack_ms, release_ms):
+  """Smoothed gain reduction (dB, >= 0) per control frame, and the frame period."""
   period = control_period(sample_rate)
   level_db = frame_peak_db(detector_tc, period)
   target_db = level_db - static_curve_db(level_db, threshold_db, ratio, knee_db)
@@ -80,19 +86,29 @@ def _reduction_db(detector_tc, sample_rate, threshold_db, ratio, knee_db, attack
       target_db,
       core.time_constant_pole(attack_ms, sample_rate, period),
       core.time_constant_pole(release_ms, sample_rate, period))
-  return frames_to_samples(smoothed, period, detector_tc.shape[0])
+  return smoothed, period
 
 
-def compressor_gain_db(audio_tc, sample_rate, threshold_db, ratio, knee_db=6.0, attack_ms=10.0,
-                       release_ms=100.0, makeup_db=0.0):
-  """The compressor's gain in dB for each sample, `[time]` (make-up included)."""
+def _check_times(attack_ms, release_ms):
+  if attack_ms < 0 or release_ms < 0:
+    raise ValueError(f"attack and release must be >= 0 ms, got {attack_ms}, {release_ms}")
+
+
+def compressor_gain(audio_tc, sample_rate, threshold_db, ratio, knee_db=6.0, attack_ms=10.0,
+                    release_ms=100.0, makeup_db=0.0):
+  """The compressor's linear gain for each sample, float32 `[time]` (make-up included).
+
+  The gain is computed in dB per control frame, converted to linear there and interpolated
+  linearly between frames.
+  """
   audio_tc = core.as_audio(audio_tc)
   sample_rate = core.check_rate(sample_rate)
+  _check_times(attack_ms, release_ms)
   if audio_tc.shape[0] == 0:
-    return np.zeros(0)
-  reduction = _reduction_db(audio_tc, sample_rate, threshold_db, ratio, knee_db, attack_ms,
-                            release_ms)
-  return makeup_db - reduction
+    return np.zeros(0, np.float32)
+  reduction_f, period = _reduction_db(audio_tc, sample_rate, threshold_db, ratio, knee_db,
+                                      attack_ms, release_ms)
+  return frames_to_samples(core.db_to_gain(makeup_db - reduction_f), period, audio_tc.shape[0])
 
 
 def compress(audio_tc, sample_rate, threshold_db, ratio, knee_db=6.0, attack_ms=10.0,
@@ -112,9 +128,10 @@ def compress(audio_tc, sample_rate, threshold_db, ratio, knee_db=6.0, attack_ms=
   Returns:
     float32 `[time, channels]`.
   """
-  gain_db = compressor_gain_db(audio_tc, sample_rate, threshold_db, ratio, knee_db, attack_ms,
-                               release_ms, makeup_db)
-  return (core.as_audio(audio_tc) * core.db_to_gain(gain_db)[:, None]).astype(np.float32)
+  audio_tc = core.as_audio(audio_tc)
+  gain_t = compressor_gain(audio_tc, sample_rate, threshold_db, ratio, knee_db, attack_ms,
+                           release_ms, makeup_db)
+  return audio_tc * gain_t[:, None]
 
 
 def de_esser(audio_tc, sample_rate, freq_hz=6500.0, threshold_db=-30.0, ratio=4.0,
@@ -131,9 +148,10 @@ def de_esser(audio_tc, sample_rate, freq_hz=6500.0, threshold_db=-30.0, ratio=4.
   audio_tc = core.as_audio(audio_tc)
   sample_rate = core.check_rate(sample_rate)
   if audio_tc.shape[0] == 0:
-    return audio_tc.astype(np.float32)
-  high_tc = filters.highpass(audio_tc, sample_rate, freq_hz).astype(np.float64)
-  reduction = _reduction_db(high_tc, sample_rate, threshold_db, ratio, 0.0, attack_ms,
-                            release_ms)
-  gain_t = core.db_to_gain(-reduction)
-  return (audio_tc + (gain_t - 1.0)[:, None] * high_tc).astype(np.float32)
+    return audio_tc
+  _check_times(attack_ms, release_ms)
+  high_tc = filters.highpass(audio_tc, sample_rate, freq_hz)
+  reduction_f, period = _reduction_db(high_tc, sample_rate, threshold_db, ratio, 0.0, attack_ms,
+                                      release_ms)
+  cut_t = frames_to_samples(core.db_to_gain(-reduction_f) - 1.0, period, audio_tc.shape[0])
+  return audio_tc + cut_t[:, None] * high_tc

@@ -37,4 +37,4 @@ def delay(audio_tc, sample_rate, time_ms, feedback, mix):
   blocks_btc = padded.reshape(blocks, period, channels)
   wet_btc = scipy.signal.lfilter([0.0, 1.0], [1.0, -feedback], blocks_btc, axis=0)
   wet_tc = wet_btc.reshape(blocks * period, channels)[:num]
-  return core.mix(audio_tc, wet_tc, mix).astype(np.float32)
+  return core.mix(audio_tc, wet_tc, mix)

@@ -114,7 +114,7 @@ def apply_sos(audio_tc, sos):
   """Filters `[time, channels]` audio along time with second-order sections `[sections, 6]`."""
   audio_tc = core.as_audio(audio_tc)
   if sos.shape[0] == 0 or audio_tc.shape[0] == 0:
-    return audio_tc.astype(np.float32)
+    return audio_tc
   return scipy.signal.sosfilt(sos, audio_tc, axis=0).astype(np.float32)
 
 

@@ -1,7 +1,14 @@
-"""Loudness (ITU-R BS.1770-4 via pyloudnorm) and loudness normalisation."""
+"""Loudness (ITU-R BS.1770-4 integrated loudness) and loudness normalisation.
+
+The K-weighting filters are pyloudnorm's (`pyloudnorm.iirfilter.IIRfilter` with the BS.1770
+parameters pyloudnorm's `Meter` uses). The gating follows pyloudnorm's `Meter.integrated_loudness`
+block for block, but sums each block with one cumulative sum instead of a Python loop over
+blocks, which makes it ~5x faster on long files; a test checks it against `pyloudnorm.Meter`.
+"""
 
 import numpy as np
-import pyloudnorm
+import pyloudnorm.iirfilter
+import scipy.signal
 
 from mixnet.dsp import core
 
@@ -10,29 +17,62 @@ from mixnet.dsp import core
 # loudness stay finite numbers.
 LOUDNESS_FLOOR_LUFS = -70.0
 BLOCK_S = 0.4
+BLOCK_STEP = 0.25
+RELATIVE_GATE_LU = -10.0
+
+
+def k_weighting_sos(sample_rate):
+  """BS.1770 K-weighting (high shelf, then high-pass) as second-order sections `[2, 6]`."""
+  stages = (pyloudnorm.iirfilter.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+            pyloudnorm.iirfilter.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
+  return np.stack([np.concatenate([stage.b, stage.a]) for stage in stages])
+
+
+def _block_bounds(num, sample_rate, block_s):
+  duration = num / sample_rate
+  count = int(np.round((duration - block_s) / (block_s * BLOCK_STEP))) + 1
+  starts = block_s * (np.arange(count) * BLOCK_STEP) * sample_rate
+  ends = block_s * (np.arange(count) * BLOCK_STEP + 1) * sample_rate
+  return starts.astype(int), np.minimum(ends.astype(int), num)
+
+
+def _lufs(power):
+  with np.errstate(divide="ignore"):
+    return -0.691 + 10.0 * np.log10(power)
 
 
 def integrated_loudness(audio_tc, sample_rate):
-  """Integrated loudness of `[time, channels]` audio in LUFS (>= LOUDNESS_FLOOR_LUFS).
+  """Integrated loudness of mono or stereo `[time, channels]` audio in LUFS.
 
-  Clips of at least 400 ms use the full gated BS.1770 measurement. Shorter clips cannot fill one
-  400 ms gating block, and padding them with silence would under-read them; they are measured as
-  a single block as long as the clip (K-weighted mean square of the whole clip, absolute gate
-  only), which is what the gated measurement gives for a steady signal.
+  Clips of at least 400 ms use the gated BS.1770 measurement (400 ms blocks, 75% overlap,
+  absolute gate at -70 LUFS, relative gate 10 LU below the absolute-gated mean). Shorter clips
+  cannot fill one block, and padding them with silence would under-read them, so they are
+  measured as one block as long as the clip (the K-weighted mean square of the whole clip);
+  for a steady signal both give the same value.
+
+  Returns:
+    LUFS as a float, never below LOUDNESS_FLOOR_LUFS (silence reads as the floor).
   """
   audio_tc = core.as_audio(audio_tc)
   sample_rate = core.check_rate(sample_rate)
   num, channels = audio_tc.shape
   if channels > 2:
     raise ValueError(f"loudness: expected mono or stereo, got {channels} channels")
-  if num < 2 or not np.any(audio_tc):
+  if num == 0:
     return LOUDNESS_FLOOR_LUFS
-  block_s = BLOCK_S if num >= BLOCK_S * sample_rate else num / sample_rate * (1.0 - 1e-9)
-  meter = pyloudnorm.Meter(int(round(sample_rate)), block_size=block_s)
-  lufs = meter.integrated_loudness(np.ascontiguousarray(audio_tc))
-  if not np.isfinite(lufs):
+  weighted_tc = scipy.signal.sosfilt(k_weighting_sos(sample_rate), audio_tc, axis=0)
+  block_s = min(BLOCK_S, num / sample_rate)
+  starts, ends = _block_bounds(num, sample_rate, block_s)
+  energy_tc = np.concatenate([np.zeros((1, channels)), np.cumsum(weighted_tc ** 2, axis=0)])
+  # Channel weights are 1 for left and right, so a block's power is the sum over channels.
+  power = np.sum(energy_tc[ends] - energy_tc[starts], axis=1) / (block_s * sample_rate)
+  block_lufs = _lufs(power)
+  loud = block_lufs >= LOUDNESS_FLOOR_LUFS
+  if not np.any(loud):
     return LOUDNESS_FLOOR_LUFS
-  return max(float(lufs), LOUDNESS_FLOOR_LUFS)
+  relative_gate = _lufs(np.mean(power[loud])) + RELATIVE_GATE_LU
+  gated = (block_lufs > relative_gate) & (block_lufs > LOUDNESS_FLOOR_LUFS)
+  return max(float(_lufs(np.mean(power[gated]))), LOUDNESS_FLOOR_LUFS)
 
 
 def normalize_loudness(audio_tc, sample_rate, target_lufs):
@@ -48,5 +88,5 @@ def normalize_loudness(audio_tc, sample_rate, target_lufs):
   audio_tc = core.as_audio(audio_tc)
   lufs = integrated_loudness(audio_tc, sample_rate)
   if lufs <= LOUDNESS_FLOOR_LUFS:
-    return audio_tc.astype(np.float32)
-  return (audio_tc * core.db_to_gain(target_lufs - lufs)).astype(np.float32)
+    return audio_tc
+  return audio_tc * np.float32(core.db_to_gain(target_lufs - lufs))

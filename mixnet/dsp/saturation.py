@@ -37,15 +37,16 @@ def saturate(audio_tc, sample_rate, drive_db, mix=1.0, bias=0.0, oversample=2):
   if int(oversample) != oversample or oversample < 1:
     raise ValueError(f"oversample must be a positive integer, got {oversample}")
   if audio_tc.shape[0] == 0:
-    return audio_tc.astype(np.float32)
-  drive = float(core.db_to_gain(drive_db))
-  slope = drive * (1.0 - np.tanh(bias) ** 2)
+    return audio_tc
+  drive = np.float32(core.db_to_gain(drive_db))
+  offset = np.float32(np.tanh(bias))
+  slope = drive * (1 - offset ** 2)
   up_tc = audio_tc
   if oversample > 1:
     up_tc = scipy.signal.resample_poly(audio_tc, oversample, 1, axis=0)
-  wet_tc = (np.tanh(drive * up_tc + bias) - np.tanh(bias)) / slope
+  wet_tc = (np.tanh(drive * up_tc + np.float32(bias)) - offset) / slope
   if oversample > 1:
     wet_tc = scipy.signal.resample_poly(wet_tc, 1, oversample, axis=0)[:audio_tc.shape[0]]
   if bias != 0.0:
-    wet_tc = filters.highpass(wet_tc, sample_rate, DC_BLOCK_HZ).astype(np.float64)
-  return core.mix(audio_tc, wet_tc, mix).astype(np.float32)
+    wet_tc = filters.highpass(wet_tc, sample_rate, DC_BLOCK_HZ)
+  return core.mix(audio_tc, wet_tc, mix)
