@@ -58,3 +58,15 @@ def tiny_test_config(demo_pairs, data_dir, **train_overrides):
                            log_every=1, eval_batches=1, num_audio_summaries=1))
   config.train.update(train_overrides)
   return config
+
+
+@pytest.fixture(scope="session")
+def trained_workdir(demo_pairs, prepared_data_dir, tmp_path_factory):
+  """A training workdir of the tiny test model after a few real steps (checkpoints, events)."""
+  from mixnet import train_lib
+
+  workdir = str(tmp_path_factory.mktemp("trained"))
+  config = tiny_test_config(demo_pairs, prepared_data_dir, num_steps=3, eval_every=3,
+                            checkpoint_every=3)
+  train_lib.train_and_evaluate(config, workdir)
+  return workdir

@@ -1,0 +1,191 @@
+"""Inference: chunked == one pass, every length, engines and fallbacks, bad input."""
+
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import soundfile as sf
+
+from experiments import base
+from mixnet import audio, checkpoints, infer, models
+
+SR = 16000
+
+
+def _vocal(seconds, channels=1, seed=0):
+  from mixnet.data import synthetic
+
+  x = synthetic.synth_vocal(seconds, SR, seed=seed)
+  if channels == 2:
+    x = np.concatenate([x, 0.5 * np.roll(x, 7, axis=0)], axis=1)
+  return x
+
+
+def _model(name):
+  config = base.get_config("tiny").model
+  config.name = name
+  config.time_unet.base_width = 4
+  config.time_unet.max_width = 16
+  config.spectral_unet.fft_size = 256
+  config.spectral_unet.hop_size = 64
+  config.spectral_unet.base_width = 4
+  config.spectral_unet.max_width = 16
+  model = models.build(config)
+  params = model.init(jax.random.key(1), jnp.zeros((1, 4096, 1)))["params"]
+  # Random init is near identity; perturb so every layer matters for the comparison.
+  params = jax.tree.map(
+      lambda p: p + 0.05 * jax.random.normal(jax.random.key(p.size), p.shape), params)
+  return config, model, params
+
+
+@pytest.mark.parametrize("name", ["time_unet", "spectral_unet"])
+def test_chunked_equals_one_pass(name):
+  config, model, params = _model(name)
+  plan = infer.ChunkPlan.create(config, chunk_seconds=0.0, sample_rate=SR)  # smallest chunk
+  x = _vocal(plan.hop * 5.5 / SR)  # several chunks and a partial last one
+  apply = jax.jit(lambda b: model.apply({"params": params}, b))
+  chunked = infer.process_chunked(apply, x, plan, batch_size=2)
+  padded = np.pad(x, [(plan.context, plan.context), (0, 0)])
+  one_pass = np.asarray(apply(padded[None]))[0, plan.context:plan.context + len(x)]
+  assert chunked.shape == x.shape
+  assert np.max(np.abs(one_pass)) > 1e-2
+  np.testing.assert_array_less(np.max(np.abs(chunked - one_pass)), 1e-4)
+
+
+def test_chunk_weights_sum_to_one():
+  config, _, _ = _model("time_unet")
+  plan = infer.ChunkPlan.create(config, 0.0, SR)
+  w = infer.chunk_weights(plan, 4)
+  total = np.zeros(3 * plan.hop + plan.chunk)
+  for k in range(4):
+    total[k * plan.hop:k * plan.hop + plan.chunk] += w[k]
+  kept = total[plan.context:3 * plan.hop + plan.chunk - plan.context]
+  np.testing.assert_allclose(kept, 1.0, atol=1e-6)
+  assert plan.hop > 0 and plan.chunk - plan.hop > models.receptive_field(config) // 2
+
+
+def test_dsp_fallback_without_checkpoint(tmp_path):
+  src = tmp_path / "take.wav"
+  audio.save(src, _vocal(1.0, channels=2), SR)
+  with pytest.warns(UserWarning, match="DSP vocal chain.*no checkpoint"):
+    summary = infer.process_file(src, tmp_path / "out.wav", preset="warm")
+  assert summary["engine"] == "dsp" and summary["preset"] == "warm"
+  y, sr = audio.load(tmp_path / "out.wav")
+  assert sr == SR and y.shape == (SR, 2)
+  assert summary["peak_dbfs"] <= -1.0 + 1e-3
+
+
+@pytest.fixture(scope="module")
+def processor(trained_workdir):
+  return infer.AudioProcessor(trained_workdir, strict=True, chunk_seconds=0.5)
+
+
+@pytest.mark.parametrize("length", ["one", "short", "chunk", "many"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_model_any_length_and_channels(processor, length, channels):
+  n = {"one": 1, "short": 300, "chunk": processor.plan.chunk,
+       "many": 4 * processor.plan.chunk + 123}[length]
+  x = _vocal(1.0 + n / SR, channels)[:n]
+  y = processor.process_vocal(x, SR)
+  assert y.shape == x.shape and y.dtype == np.float32
+  assert np.all(np.isfinite(y)) and np.max(np.abs(y)) <= 10 ** (-1.0 / 20) + 1e-6
+
+
+def test_trained_model_end_to_end_with_resampling(processor, trained_workdir, tmp_path):
+  src = tmp_path / "take44k.wav"
+  audio.save(src, audio.resample(_vocal(2.0), SR, 44100), 44100)
+  summary = infer.process_file(src, tmp_path / "mixed.wav", processor=processor)
+  assert summary["engine"] == "model" and summary["checkpoint"].startswith(trained_workdir)
+  y, sr = audio.load(tmp_path / "mixed.wav")
+  assert sr == 44100 and abs(y.shape[0] - 2 * 44100) <= 1
+  assert summary["realtime_factor"] > 0 and np.isfinite(summary["loudness_lufs"])
+  # Loading by workdir picks the best checkpoint.
+  assert summary["checkpoint"] == os.path.join(trained_workdir, checkpoints.BEST, "3")
+
+
+def test_output_sample_rate_and_channels_on_request(tmp_path):
+  src = tmp_path / "in.wav"
+  audio.save(src, _vocal(0.5), SR)
+  with pytest.warns(UserWarning):
+    infer.process_file(src, tmp_path / "out.wav", sample_rate=22050, channels=2)
+  info = sf.info(tmp_path / "out.wav")
+  assert info.samplerate == 22050 and info.channels == 2
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "empty", "nan", "channels"])
+def test_bad_input_files(tmp_path, problem):
+  src = tmp_path / "bad.wav"
+  if problem == "corrupt":
+    src.write_bytes(b"RIFF0000WAVEjunk")
+  elif problem == "empty":
+    sf.write(src, np.zeros((0, 1)), SR)
+  elif problem == "nan":
+    sf.write(src, np.full((100, 1), np.nan), SR, subtype="FLOAT")
+  elif problem == "channels":
+    sf.write(src, np.zeros((100, 3)), SR)
+  with pytest.raises(audio.AudioError, match=r"bad\.wav"):
+    infer.process_file(src, tmp_path / "out.wav")
+  assert not (tmp_path / "out.wav").exists()
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+  src = tmp_path / "take.wav"
+  audio.save(src, _vocal(0.2), SR)
+  before = src.read_bytes()
+  with pytest.raises(audio.AudioError, match="is the input file"):
+    infer.process_file(src, src)
+  assert src.read_bytes() == before
+
+
+def test_unwritable_output_folder(tmp_path):
+  src = tmp_path / "take.wav"
+  audio.save(src, _vocal(0.2), SR)
+  blocker = tmp_path / "not_a_folder"
+  blocker.write_text("a file where a folder should be")
+  with pytest.raises(audio.AudioError, match="output folder .* does not exist"):
+    infer.process_file(src, blocker / "out.wav")
+  with pytest.raises(audio.AudioError, match="output folder .* does not exist"):
+    infer.process_file(src, tmp_path / "missing" / "out.wav")
+
+
+def _corrupt(workdir, tmp_path):
+  bad = tmp_path / "corrupt"
+  shutil.copytree(workdir, bad)
+  for root, _, files in os.walk(bad / checkpoints.BEST):
+    for f in files:
+      if "params" in root and not f.endswith(".json"):
+        with open(os.path.join(root, f), "wb") as fh:
+          fh.write(b"\0garbage")
+  return bad
+
+
+def _incompatible(workdir, tmp_path):
+  bad = tmp_path / "incompatible"
+  shutil.copytree(workdir, bad)
+  for root, _, files in os.walk(bad / checkpoints.BEST):
+    for f in files:
+      if os.path.basename(root) == "meta" and f == "metadata":
+        path = os.path.join(root, f)
+        with open(path) as fh:
+          meta = json.load(fh)
+        meta["config"]["model"]["time_unet"]["base_width"] = 12
+        with open(path, "w") as fh:
+          json.dump(meta, fh)
+  return bad
+
+
+@pytest.mark.parametrize("kind", ["empty", "corrupt", "incompatible"])
+def test_bad_checkpoints(trained_workdir, tmp_path, kind):
+  path = {"empty": lambda: tmp_path, "corrupt": lambda: _corrupt(trained_workdir, tmp_path),
+          "incompatible": lambda: _incompatible(trained_workdir, tmp_path)}[kind]()
+  with pytest.raises(checkpoints.CheckpointError, match=str(path)):
+    infer.AudioProcessor(str(path), strict=True)
+  with pytest.warns(UserWarning, match="DSP vocal chain"):
+    proc = infer.AudioProcessor(str(path))
+  assert proc.engine == "dsp" and str(path) in proc.fallback_reason
+  y = proc.process_vocal(_vocal(0.3), SR)
+  assert y.shape == (int(0.3 * SR), 1)
