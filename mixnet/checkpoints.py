@@ -85,9 +85,11 @@ class RunCheckpoints:
     self.best.close()
 
 
-def make_meta(config, step, val_loss=None):
-  """JSON-able facts saved beside the weights: the resolved config, step and validation loss."""
+def make_meta(config, step, val_loss=None, data=None):
+  """JSON-able facts saved beside the weights: the resolved config, step, validation loss and
+  the training data's facts (`data`: source folders, pair counts)."""
   return {
+      "data": data or {},
       "config": config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config,
       "sample_rate": int(config.data.sample_rate),
       "channels": int(config.model.channels),

@@ -161,6 +161,7 @@ class AudioProcessor:
     meta = checkpoints.load_meta(located)
     try:
       config = ml_collections.ConfigDict(meta["config"])
+      self.config, self.meta = config, meta
       self.model = models.build(config.model)
       self.sample_rate = int(meta["sample_rate"])
       self.channels = int(meta["channels"])

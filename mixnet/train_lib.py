@@ -278,19 +278,27 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def prepare_data(config, workdir):
-  """Builds (or reuses) the TFDS shards for `config.data`; returns the data dir.
+  """Builds (or reuses) the TFDS shards for `config.data`.
+
+  Returns:
+    (data_dir, facts): facts are the source folders and pair/second counts (process 0 only;
+    saved with every checkpoint so evaluation knows which pairs were held out).
 
   Process 0 builds; the others wait at a barrier. In multi-host runs `data_dir` must be on
   storage every host sees.
   """
   data_dir = config.data.data_dir or os.path.join(workdir, "data")
+  facts = {}
   if jax.process_index() == 0:
-    prepare.prepare_from_config(config.data, data_dir, os.path.join(workdir, "demo_pairs"))
+    summary = prepare.prepare_from_config(config.data, data_dir,
+                                          os.path.join(workdir, "demo_pairs"))
+    facts = {"raw_dir": summary["settings"]["raw_dir"],
+             "mixed_dir": summary["settings"]["mixed_dir"], **summary["totals"]}
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils
 
     multihost_utils.sync_global_devices("mixnet data prepared")
-  return data_dir
+  return data_dir, facts
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -300,7 +308,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     The final TrainState (replicated over the mesh).
   """
   os.makedirs(workdir, exist_ok=True)
-  data_dir = prepare_data(config, workdir)
+  data_dir, data_facts = prepare_data(config, workdir)
+  make_meta = functools.partial(checkpoints.make_meta, config, data=data_facts)
   mesh = make_mesh()
   local_batch = config.train.per_device_batch * jax.local_device_count()
   global_batch = config.train.per_device_batch * jax.device_count()
@@ -393,14 +402,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         logging.info("eval at step %d: %s", step,
                      ", ".join(f"{k} {v:.4f}" for k, v in sorted(averages.items())))
         ckpts.save_best(step, state.export_params(),
-                        checkpoints.make_meta(config, step, averages["val_loss"]),
+                        make_meta(step, averages["val_loss"]),
                         averages["val_loss"])
 
     if step % config.train.checkpoint_every == 0 or is_last:
       if pending is not None:
         acc.append(check(pending))
         pending = None
-      ckpts.save_latest(step, state, state.export_params(), checkpoints.make_meta(config, step))
+      ckpts.save_latest(step, state, state.export_params(), make_meta(step))
       last_saved = step
 
   ckpts.wait()

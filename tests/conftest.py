@@ -35,7 +35,7 @@ def prepared_data_dir(demo_pairs, tmp_path_factory):
   return data_dir
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config(demo_pairs, prepared_data_dir):
   """A function `(**train_overrides) -> config`: see `tiny_test_config`."""
   return lambda **overrides: tiny_test_config(demo_pairs, prepared_data_dir, **overrides)
