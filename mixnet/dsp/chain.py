@@ -9,6 +9,8 @@ from mixnet.dsp.presets import get_preset
 # Stages tuned at or above this fraction of the sample rate (e.g. a 10 kHz air shelf on 16 kHz
 # audio) would act outside the representable band or are undefined there: they are skipped.
 MAX_FREQ_FRACTION = 0.45
+LOUDNESS_TOLERANCE_LU = 0.5
+LIMITER_PASSES = 4
 
 
 def _in_band(freq_hz, sample_rate):
@@ -64,5 +66,24 @@ def process(audio_tc, sample_rate, preset="default"):
   if preset.reverb is not None:
     p = preset.reverb
     x_tc = reverberation.reverb(x_tc, sample_rate, p.rt60_s, p.predelay_ms, p.damping, p.mix)
+  return _finish(x_tc, sample_rate, preset)
+
+
+def _finish(x_tc, sample_rate, preset):
+  """Normalises to the output loudness and limits.
+
+  Limiting lowers the loudness of material with a high crest factor; while it lands more than
+  `LOUDNESS_TOLERANCE_LU` short of the target, the missing gain is added before the limiter
+  (like pushing a mastering limiter), at most `LIMITER_PASSES` times in all.
+  """
   x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.output_lufs)
-  return limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db, preset.limiter_release_ms)
+  out_tc = limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db,
+                                   preset.limiter_release_ms)
+  for _ in range(LIMITER_PASSES - 1):
+    shortfall = preset.output_lufs - loudness.integrated_loudness(out_tc, sample_rate)
+    if shortfall <= LOUDNESS_TOLERANCE_LU or not np.any(out_tc):
+      break
+    x_tc = x_tc * np.float32(core.db_to_gain(shortfall))
+    out_tc = limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db,
+                                     preset.limiter_release_ms)
+  return out_tc

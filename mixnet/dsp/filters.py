@@ -130,6 +130,17 @@ def highpass(audio_tc, sample_rate, freq_hz, q=BUTTERWORTH_Q):
   return apply_sos(audio_tc, highpass_sos(core.check_rate(sample_rate), freq_hz, q))
 
 
+def zero_phase_highpass(audio_tc, sample_rate, freq_hz, q=BUTTERWORTH_Q):
+  """The RBJ high-pass run forward then backward: no phase shift, squared magnitude response.
+
+  Non-causal (it needs the whole signal), which offline processing allows. float32.
+  """
+  audio_tc = core.as_audio(audio_tc)
+  sos = highpass_sos(core.check_rate(sample_rate), freq_hz, q)
+  forward = scipy.signal.sosfilt(sos, audio_tc, axis=0)
+  return scipy.signal.sosfilt(sos, forward[::-1], axis=0)[::-1].astype(np.float32)
+
+
 def lowpass(audio_tc, sample_rate, freq_hz, q=BUTTERWORTH_Q):
   """12 dB/octave low-pass filter (RBJ biquad)."""
   return apply_sos(audio_tc, lowpass_sos(core.check_rate(sample_rate), freq_hz, q))

