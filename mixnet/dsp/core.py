@@ -11,13 +11,13 @@ import numpy as np
 SILENCE_DB = -200.0
 
 
-def as_audio(audio_tc, name="audio_tc"):
+def as_audio(audio_tc):
   """Returns `audio_tc` as float32 `[time, channels]`, or raises ValueError naming the problem."""
   audio_tc = np.asarray(audio_tc)
   if audio_tc.ndim != 2:
-    raise ValueError(f"{name}: expected a [time, channels] array, got shape {audio_tc.shape}")
+    raise ValueError(f"expected a [time, channels] audio array, got shape {audio_tc.shape}")
   if not np.issubdtype(audio_tc.dtype, np.floating):
-    raise ValueError(f"{name}: expected floating point samples, got dtype {audio_tc.dtype}")
+    raise ValueError(f"expected floating point audio samples, got dtype {audio_tc.dtype}")
   return audio_tc.astype(np.float32, copy=False)
 
 

@@ -7,7 +7,7 @@ curve turns each frame's level into a target gain reduction in dB (Giannoulis, M
 coefficient switches between attack (reduction growing) and release (reduction shrinking) follows
 the target. The branching one-pole is non-linear (its coefficient depends on its own state), so no
 linear filter computes it; running it at the control rate instead of the audio rate makes the
-Python recursion ~20x shorter than the signal (about 2000 steps per second of audio, ~20 ms for
+Python recursion ~20x shorter than the signal (about 2000 steps per second of audio, ~50 ms for
 a 3-minute file) while each step uses the exact pole for its period, so the time constants are
 exact at the control points. The smoothed gain is linearly interpolated back to the audio rate,
 which also keeps the gain curve free of steps.
