@@ -21,6 +21,20 @@ def as_audio(audio_tc):
   return audio_tc.astype(np.float32, copy=False)
 
 
+def time_last(audio_tc):
+  """`[time, channels]` -> contiguous `[channels, time]`.
+
+  scipy's filters and resamplers run several times faster along a contiguous last axis than
+  along axis 0 of a stereo array, so stages transpose around them.
+  """
+  return np.ascontiguousarray(audio_tc.T)
+
+
+def time_first(audio_ct):
+  """Contiguous float32 `[time, channels]` from `[channels, time]`."""
+  return np.ascontiguousarray(audio_ct.T, dtype=np.float32)
+
+
 def check_rate(sample_rate):
   """Returns `sample_rate` as a positive float, or raises ValueError."""
   if not np.isfinite(sample_rate) or sample_rate <= 0:

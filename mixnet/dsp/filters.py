@@ -115,7 +115,7 @@ def apply_sos(audio_tc, sos):
   audio_tc = core.as_audio(audio_tc)
   if sos.shape[0] == 0 or audio_tc.shape[0] == 0:
     return audio_tc
-  return scipy.signal.sosfilt(sos, audio_tc, axis=0).astype(np.float32)
+  return core.time_first(scipy.signal.sosfilt(sos, core.time_last(audio_tc)))
 
 
 def equalize(audio_tc, sample_rate, bands):
@@ -137,8 +137,8 @@ def zero_phase_highpass(audio_tc, sample_rate, freq_hz, q=BUTTERWORTH_Q):
   """
   audio_tc = core.as_audio(audio_tc)
   sos = highpass_sos(core.check_rate(sample_rate), freq_hz, q)
-  forward = scipy.signal.sosfilt(sos, audio_tc, axis=0)
-  return scipy.signal.sosfilt(sos, forward[::-1], axis=0)[::-1].astype(np.float32)
+  forward_ct = scipy.signal.sosfilt(sos, core.time_last(audio_tc))
+  return core.time_first(scipy.signal.sosfilt(sos, forward_ct[:, ::-1])[:, ::-1])
 
 
 def lowpass(audio_tc, sample_rate, freq_hz, q=BUTTERWORTH_Q):

@@ -60,12 +60,12 @@ def integrated_loudness(audio_tc, sample_rate):
     raise ValueError(f"loudness: expected mono or stereo, got {channels} channels")
   if num == 0:
     return LOUDNESS_FLOOR_LUFS
-  weighted_tc = scipy.signal.sosfilt(k_weighting_sos(sample_rate), audio_tc, axis=0)
+  weighted_ct = scipy.signal.sosfilt(k_weighting_sos(sample_rate), core.time_last(audio_tc))
   block_s = min(BLOCK_S, num / sample_rate)
   starts, ends = _block_bounds(num, sample_rate, block_s)
-  energy_tc = np.concatenate([np.zeros((1, channels)), np.cumsum(weighted_tc ** 2, axis=0)])
   # Channel weights are 1 for left and right, so a block's power is the sum over channels.
-  power = np.sum(energy_tc[ends] - energy_tc[starts], axis=1) / (block_s * sample_rate)
+  energy = np.concatenate([[0.0], np.cumsum(np.sum(weighted_ct ** 2, axis=0))])
+  power = (energy[ends] - energy[starts]) / (block_s * sample_rate)
   block_lufs = _lufs(power)
   loud = block_lufs >= LOUDNESS_FLOOR_LUFS
   if not np.any(loud):

@@ -41,12 +41,13 @@ def saturate(audio_tc, sample_rate, drive_db, mix=1.0, bias=0.0, oversample=2):
   drive = np.float32(core.db_to_gain(drive_db))
   offset = np.float32(np.tanh(bias))
   slope = drive * (1 - offset ** 2)
-  up_tc = audio_tc
+  up_ct = core.time_last(audio_tc)
   if oversample > 1:
-    up_tc = scipy.signal.resample_poly(audio_tc, oversample, 1, axis=0)
-  wet_tc = (np.tanh(drive * up_tc + np.float32(bias)) - offset) / slope
+    up_ct = scipy.signal.resample_poly(up_ct, oversample, 1, axis=1)
+  wet_ct = (np.tanh(drive * up_ct + np.float32(bias)) - offset) / slope
   if oversample > 1:
-    wet_tc = scipy.signal.resample_poly(wet_tc, 1, oversample, axis=0)[:audio_tc.shape[0]]
+    wet_ct = scipy.signal.resample_poly(wet_ct, 1, oversample, axis=1)
+  wet_tc = core.time_first(wet_ct[:, :audio_tc.shape[0]])
   if bias != 0.0:
     wet_tc = filters.highpass(wet_tc, sample_rate, DC_BLOCK_HZ)
   return core.mix(audio_tc, wet_tc, mix)
