@@ -51,6 +51,7 @@ class RunCheckpoints:
   """The latest and best checkpoint managers of one training workdir."""
 
   def __init__(self, workdir, keep=3):
+    workdir = os.path.abspath(workdir)  # Orbax (tensorstore) wants absolute paths.
     self.latest = _manager(os.path.join(workdir, LATEST), ("state", "params", "meta"), keep)
     self.best = _manager(os.path.join(workdir, BEST), ("params", "meta"), 1, best=True)
 

@@ -30,7 +30,8 @@ def log_spectrogram(audio_tc, sample_rate, fft_size=1024, hop_size=256):
 
 def spectrogram_figure(clips, sample_rate, max_hz=None):
   """One row per (title, audio_tc) in `clips`, shared colour scale; returns the Figure."""
-  fig, axes = plt.subplots(len(clips), 1, figsize=(8, 2.2 * len(clips)), squeeze=False)
+  fig, axes = plt.subplots(len(clips), 1, figsize=(8, 2.2 * len(clips)), squeeze=False,
+                           layout="constrained")
   for ax, (title, audio_tc) in zip(axes[:, 0], clips, strict=True):
     spec, freqs, times = log_spectrogram(audio_tc, sample_rate)
     mesh = ax.pcolormesh(times, freqs, spec, vmin=_FLOOR_DB, vmax=0, shading="auto",
