@@ -36,12 +36,13 @@ def get_config(preset="base"):
       min_confidence=0.3,
       keep_low_confidence=False,
       segment_seconds=2.0,
-      # Augmentation. gain_mode: "both" scales raw and mix by the same random gain (keeps the
-      # mapping's level relationship, teaches level-independence of the rest); "input" scales the
-      # raw take only (teaches the model to land at the user's output level whatever the input
-      # level: what the original design's gain variation is for).
+      # Augmentation. gain_mode: "input" (default) scales the raw take only, so the model learns
+      # to land at the user's output level whatever level a take was recorded at: mixes are
+      # delivered at a consistent loudness, and this is what the original design's gain
+      # variation is for. "both" scales raw and mix by the same gain (teaches a level-following
+      # mapping; use it when your mixes keep the recording's level).
       gain_db=6.0,
-      gain_mode="both",
+      gain_mode="input",
       # Crops may reach this far (ms) past either end of a file, zero-filled: both sides shift
       # together, so file starts and ends land anywhere in a segment.
       shift_ms=20.0,
