@@ -28,8 +28,10 @@ def _lookup(model_config):
 
 
 def build(model_config):
-  """The flax Module named by `model_config.name`, with hyper-parameters from
-  `model_config[model_config.name]` and `model_config.channels`."""
+  """Returns the flax Module named by `model_config.name` ("time_unet" | "spectral_unet").
+
+  Hyper-parameters come from `model_config[model_config.name]` plus `model_config.channels`.
+  """
   module_class, _ = _lookup(model_config)
   hparams = model_config[model_config.name].to_dict()
   hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
