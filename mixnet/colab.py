@@ -16,6 +16,8 @@ import sys
 import tempfile
 import zipfile
 
+from mixnet.data.pairing import AUDIO_EXTENSIONS  # standard library only, like this module
+
 # The pin in setup.cfg; the GPU/TPU builds of jax must match it.
 JAX_VERSION = "0.10.2"
 JAX_EXTRAS = {"gpu": "cuda12", "tpu": "tpu"}
@@ -39,7 +41,6 @@ _RELOAD_SENSITIVE = {
     "google.protobuf": ("protobuf",),
 }
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".mp3")  # as mixnet.data.pairing
 MODEL_ZIP = "mixnet_model.zip"
 
 

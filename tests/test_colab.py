@@ -14,7 +14,6 @@ import pytest
 
 from experiments import base
 from mixnet import audio, checkpoints, colab, infer
-from mixnet.data import pairing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,7 +106,6 @@ def test_save_uploads(tmp_path):
                        str(tmp_path / "dup"))
   with pytest.raises(ValueError, match="broken.zip: not a readable zip"):
     colab.save_uploads({"broken.zip": b"not a zip"}, str(tmp_path / "bad"))
-  assert set(colab.AUDIO_EXTENSIONS) == set(pairing.AUDIO_EXTENSIONS)
 
 
 def test_model_zip_round_trip(trained_workdir, tmp_path):
@@ -179,3 +177,13 @@ def test_show_mixnet_logs_keeps_mixnet_info_and_others_errors():
   finally:
     logging.set_verbosity(verbosity)
     logger.filters[:] = filters
+
+
+def test_import_is_light():
+  """The install cell imports mixnet.colab before the right jax is installed."""
+  import subprocess
+
+  code = ("import sys, mixnet.colab; "
+          "print(sorted(m for m in ('numpy', 'jax', 'tensorflow', 'orbax') if m in sys.modules))")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "[]"
