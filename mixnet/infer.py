@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from mixnet import audio, checkpoints, dsp, metrics, models
+from mixnet import audio, checkpoints, dsp, models
 
 log = py_logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def process_file(in_path, out_path, checkpoint=None, preset="default", strict=Fa
       "seconds": seconds,
       "realtime_factor": duration / max(seconds, 1e-9),
       "peak_dbfs": 20 * np.log10(max(peak, 1e-10)),
-      "loudness_lufs": metrics.loudness(out_tc, out_sr),
+      "loudness_lufs": dsp.integrated_loudness(out_tc, out_sr),
       "sample_rate": out_sr,
       "channels": out_tc.shape[1],
   }

@@ -22,10 +22,6 @@ METRIC_NAMES = ("mr_stft", "l1", "si_sdr", "loudness_error_lu", "centroid_error_
 _EPS = 1e-8
 
 
-# Gated loudness of silence is -inf; -70 LUFS is BS.1770's absolute gate, a natural floor.
-_LOUDNESS_FLOOR_LUFS = -70.0
-
-
 def mr_stft(pred_tc, target_tc):
   """Multi-resolution STFT distance of one clip (the training loss's definition).
 
@@ -33,11 +29,6 @@ def mr_stft(pred_tc, target_tc):
   than the few large FFTs it would save.
   """
   return float(losses.multi_resolution_stft_loss(pred_tc[None], target_tc[None]))
-
-
-def loudness(audio_tc, sample_rate):
-  """Integrated loudness in LUFS, floored at -70 LUFS so silence compares finitely."""
-  return max(float(dsp.integrated_loudness(audio_tc, sample_rate)), _LOUDNESS_FLOOR_LUFS)
 
 
 def si_sdr(pred_tc, target_tc):
@@ -78,7 +69,9 @@ def compute(pred_tc, target_tc, sample_rate):
       "mr_stft": mr_stft(pred_tc, target_tc),
       "l1": float(np.mean(np.abs(pred_tc - target_tc))),
       "si_sdr": si_sdr(pred_tc, target_tc),
-      "loudness_error_lu": abs(loudness(pred_tc, sample_rate) - loudness(target_tc, sample_rate)),
+      # Floored at -70 LUFS (the BS.1770 gate), so silence compares finitely.
+      "loudness_error_lu": abs(dsp.integrated_loudness(pred_tc, sample_rate)
+                               - dsp.integrated_loudness(target_tc, sample_rate)),
       "centroid_error_hz": abs(spectral_centroid(pred_tc, sample_rate)
                                - spectral_centroid(target_tc, sample_rate)),
       "crest_error_db": abs(crest_factor_db(pred_tc) - crest_factor_db(target_tc)),
