@@ -2,7 +2,7 @@ r"""The whole main job on the built-in demo data, end to end (`make demo`).
 
   python -m mixnet.demo --out_dir=demo_out [--num_steps=2000]
 
-1. writes synthetic raw vocals and their mixes (the DSP chain's "default" preset plays the user)
+1. writes synthetic raw vocals and their mixes (the DSP chain's "warm" preset plays the user)
    and prepares TFDS shards from them;
 2. trains the `tiny` config (experiments/base.py:tiny) for `num_steps` steps, resuming if
    `out_dir` already holds a run (so running it twice continues instead of starting over);
@@ -65,8 +65,6 @@ def main(argv):
   print(f"Evaluation:       {os.path.join(out_dir, 'evaluation', 'report.md')} "
         f"(MR-STFT model {avg['model']['mr_stft']:.3f} vs raw {avg['identity']['mr_stft']:.3f})")
   print(f"TensorBoard:      tensorboard --logdir {os.path.join(out_dir, 'workdir')}")
-  print("(The demo's 'user' mixes with the DSP chain's default preset, so the DSP column is the "
-        "ceiling here; with your own mixes it is a baseline to beat.)")
 
 
 if __name__ == "__main__":

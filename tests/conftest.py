@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 TEST_SAMPLE_RATE = 16000
-VAL_FRACTION = 0.34  # 2 of the 6 demo pairs (by name hash) are held out
+VAL_FRACTION = 0.34  # 3 of the 6 demo pairs (by name hash) are held out
 
 
 @pytest.fixture(scope="session")
