@@ -53,13 +53,14 @@ class ChunkPlan:
 
   @classmethod
   def create(cls, model_config, chunk_seconds, sample_rate):
+    """A plan whose chunks each contribute about `chunk_seconds` of new audio (the hop)."""
     align = models.alignment(model_config)
     left, right = models.context(model_config)
     context = _round_up(max(left, right), align)
     fade = _round_up(_FADE, align)
     # hop >= fade: only two neighbouring chunks ever overlap, so the ramps sum to one.
-    chunk = _round_up(max(int(chunk_seconds * sample_rate), 2 * context + 2 * fade), align)
-    return cls(chunk=chunk, context=context, fade=fade, hop=chunk - 2 * context - fade)
+    hop = max(_round_up(chunk_seconds * sample_rate, align), fade)
+    return cls(chunk=hop + 2 * context + fade, context=context, fade=fade, hop=hop)
 
 
 def _round_up(n, multiple):
@@ -89,7 +90,8 @@ def process_chunked(apply_fn, audio_tc, plan, batch_size):
   """Runs `apply_fn` (`[batch, chunk, channels] -> same`) over `audio_tc` chunk by chunk.
 
   Args:
-    apply_fn: jitted model function of the fixed shape `[batch_size, plan.chunk, channels]`.
+    apply_fn: jitted model function of `[batch, plan.chunk, channels]`; batch is `batch_size`
+      except for files shorter than `batch_size` chunks.
     audio_tc: float32 `[time, channels]` at the model's rate.
     plan: a ChunkPlan.
     batch_size: chunks per call.
@@ -106,6 +108,9 @@ def process_chunked(apply_fn, audio_tc, plan, batch_size):
   starts = np.arange(num_chunks) * plan.hop
   weights = chunk_weights(plan, num_chunks)
   out = np.zeros((total, channels), np.float32)
+  # Fewer chunks than a batch: a smaller batch (one more compile per size, at most
+  # `batch_size` shapes) instead of padding a short file with whole chunks of silence.
+  batch_size = min(batch_size, num_chunks)
   for b in range(0, num_chunks, batch_size):
     idx = starts[b:b + batch_size]
     batch = np.zeros((batch_size, plan.chunk, channels), np.float32)
@@ -125,7 +130,8 @@ class AudioProcessor:
       None for the DSP chain.
     preset: DSP preset used when the DSP chain does the work.
     strict: raise `CheckpointError` when the checkpoint cannot be loaded instead of falling back.
-    chunk_seconds, batch_size: chunked-inference geometry (default: the checkpoint's config).
+    chunk_seconds, batch_size: new audio per chunk and chunks per call (default: the
+      checkpoint's `config.infer`). Each chunk also carries the model's context on both sides.
     ceiling_db: true-peak ceiling of the output limiter, dBFS.
 
   Attributes:
@@ -171,7 +177,7 @@ class AudioProcessor:
           f"config ({type(e).__name__}: {e})") from e
     infer_config = config.get("infer", ml_collections.ConfigDict())
     self.plan = ChunkPlan.create(config.model, chunk_seconds or infer_config.get(
-        "chunk_seconds", 4.0), self.sample_rate)
+        "chunk_seconds", 8.0), self.sample_rate)
     self.batch_size = batch_size or infer_config.get("batch_size", 4)
     abstract = jax.eval_shape(
         lambda x: self.model.init(jax.random.key(0), x)["params"],
