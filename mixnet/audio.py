@@ -10,11 +10,12 @@ with hundreds of files knows which one to fix.
 """
 
 import os
-import tempfile
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from mixnet import fileio
 
 MAX_CHANNELS = 2
 
@@ -100,19 +101,11 @@ def save(path, audio_tc, sample_rate, subtype="PCM_24"):
   folder = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(folder):
     raise AudioError(f"{path}: output folder {folder} does not exist")
-  suffix = os.path.splitext(path)[1] or ".wav"
   try:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    with fileio.atomic_path(path) as tmp:
+      sf.write(tmp, audio_tc, int(sample_rate), subtype=subtype, format=_format_for(path))
   except OSError as e:
-    raise AudioError(f"{path}: cannot write to folder {folder} ({e.strerror})") from e
-  os.close(fd)
-  try:
-    sf.write(tmp, audio_tc, int(sample_rate), subtype=subtype, format=_format_for(path))
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+    raise AudioError(f"{path}: cannot write to folder {folder} ({e.strerror or e})") from e
 
 
 def _format_for(path):

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import zipfile
 
+from mixnet import fileio  # standard library only
 from mixnet.data.pairing import AUDIO_EXTENSIONS  # standard library only, like this module
 
 # The pin in setup.cfg; the GPU/TPU builds of jax must match it.
@@ -226,22 +227,9 @@ def save_uploads(uploaded, folder):
   written = []
   for base, data in sorted(files.items()):
     path = os.path.join(folder, base)
-    _write_bytes(path, data)
+    fileio.write_bytes(path, data)
     written.append(path)
   return written, skipped
-
-
-def _write_bytes(path, data):
-  """Writes `data` to `path` atomically (temporary file, then rename)."""
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(path))
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def archive_model(checkpoint, zip_path):
@@ -266,22 +254,13 @@ def zip_folder(folder, zip_path, prefix=""):
   Returns:
     `zip_path`.
   """
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".zip",
-                             dir=os.path.dirname(os.path.abspath(zip_path)))
-  os.close(fd)
-  try:
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-      for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        for name in sorted(filenames):
-          path = os.path.join(dirpath, name)
-          if os.path.abspath(path) not in (os.path.abspath(tmp), os.path.abspath(zip_path)):
-            z.write(path, os.path.join(prefix, os.path.relpath(path, folder)))
-    os.replace(tmp, zip_path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  with fileio.atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+    for dirpath, dirnames, filenames in os.walk(folder):
+      dirnames.sort()
+      for name in sorted(filenames):
+        path = os.path.join(dirpath, name)
+        if os.path.abspath(path) not in (os.path.abspath(tmp), os.path.abspath(zip_path)):
+          z.write(path, os.path.join(prefix, os.path.relpath(path, folder)))
   return zip_path
 
 

@@ -19,12 +19,11 @@ Writes into O:
   spectrum_difference.png   each system's average spectrum minus the target's, in dB.
 """
 
-import json
 import os
 
 import numpy as np
 
-from mixnet import audio, dsp, infer, metrics, plots
+from mixnet import audio, dsp, fileio, infer, metrics, plots
 from mixnet.data import pairing, tfds_builder
 
 SYSTEMS = ("model", "identity", "dsp")
@@ -104,8 +103,8 @@ def evaluate(checkpoint, raw_dir, mixed_dir, out_dir, preset="default", split="a
       "pairs": rows, "skipped": skipped,
   }
   _spectrum_figure(spectra, sr, os.path.join(out_dir, "spectrum_difference.png"))
-  _write_text(os.path.join(out_dir, "metrics.json"), json.dumps(results, indent=2))
-  _write_text(os.path.join(out_dir, "report.md"), format_report(results))
+  fileio.write_json(os.path.join(out_dir, "metrics.json"), results)
+  fileio.write_text(os.path.join(out_dir, "report.md"), format_report(results))
   return results
 
 
@@ -163,13 +162,6 @@ def format_report(results):
   for s in results["skipped"]:
     lines.append(f"\nSkipped {s['name']}: {s['reason']}")
   return "\n".join(lines) + "\n"
-
-
-def _write_text(path, text):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def main(argv):

@@ -3,14 +3,14 @@
 matplotlib with the non-interactive Agg backend, so it runs on headless machines and in tests.
 """
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from mixnet import fileio  # noqa: E402
 
 _FLOOR_DB = -100.0
 
@@ -55,7 +55,6 @@ def figure_to_array(fig):
 
 def save_figure(fig, path):
   """Writes a Figure as PNG (to a temporary name, then renamed) and closes it."""
-  tmp = f"{path}.tmp.png"
-  fig.savefig(tmp, dpi=100, bbox_inches="tight")
+  with fileio.atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
   plt.close(fig)
-  os.replace(tmp, path)

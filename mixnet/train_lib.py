@@ -17,7 +17,6 @@ the same seed), so the same seed gives the same run.
 """
 
 import functools
-import json
 import os
 import time
 
@@ -33,7 +32,7 @@ from clu import metric_writers, periodic_actions
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from mixnet import checkpoints, input_pipeline, losses, metrics, models, plots
+from mixnet import checkpoints, fileio, input_pipeline, losses, metrics, models, plots
 from mixnet.data import prepare
 
 DATA_AXIS = "data"
@@ -266,13 +265,6 @@ def _flat_hparams(config):
   return flat
 
 
-def _write_json_atomic(path, obj):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-
-
 class NonFiniteLossError(FloatingPointError):
   """Training produced a NaN/inf loss or gradient; the message names the step."""
 
@@ -333,7 +325,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_step == 0:
     writer.write_hparams(_flat_hparams(config))
   if jax.process_index() == 0:
-    _write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+    fileio.write_json(os.path.join(workdir, "config.json"), config.to_dict())
 
   p_train, p_eval = make_parallel_steps(mesh, model, tx, config)
   train_iter = train_iterator(

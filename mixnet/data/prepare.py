@@ -18,6 +18,7 @@ import tempfile
 import tensorflow_datasets as tfds
 from absl import app, flags, logging
 
+from mixnet import fileio
 from mixnet.data import pairing, tfds_builder
 
 SUMMARY_FILE = "prepare_summary.json"
@@ -77,9 +78,9 @@ def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels
     with tempfile.TemporaryDirectory() as unused_download_dir:  # Nothing is downloaded.
       builder.download_and_prepare(download_dir=unused_download_dir)
     summary = _summary(builder)
-    _write_json(summary_path, summary)
+    fileio.write_json(summary_path, summary)
     summary["reused"] = False
-  _write_json(os.path.join(data_dir, POINTER_FILE), dict(
+  fileio.write_json(os.path.join(data_dir, POINTER_FILE), dict(
       dataset_dir=os.path.relpath(builder.data_dir, data_dir),
       sample_rate=config.sample_rate, channels=config.channels))
   summary["dataset_dir"] = builder.data_dir
@@ -114,19 +115,6 @@ def _summary(builder):
           validation_seconds=seconds("validation"),
       ),
   )
-
-
-def _write_json(path, obj):
-  """Writes `obj` as JSON to `path` atomically (temporary file, then rename)."""
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=os.path.dirname(path))
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def find_prepared(data_dir):
@@ -173,7 +161,7 @@ def write_demo_pairs(demo_dir, data_config):
       shutil.rmtree(d)  # Stale demo takes from other settings would be paired too.
   os.makedirs(demo_dir, exist_ok=True)
   names = synthetic.write_pairs(demo_dir, **settings)
-  _write_json(marker, dict(settings=settings, names=names))
+  fileio.write_json(marker, dict(settings=settings, names=names))
   return raw_dir, mixed_dir
 
 
