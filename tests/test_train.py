@@ -161,3 +161,32 @@ def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert f"Resumed from step {saved}" in out.stderr
   assert checkpoints.RunCheckpoints(str(workdir)).latest_step() == resume_to
+
+
+def test_learning_rate_schedules(tiny_config):
+  opt = tiny_config().opt
+  opt.learning_rate, opt.warmup_steps, opt.end_lr_factor = 1e-3, 10, 0.01
+  lr = train_lib.create_learning_rate_fn(opt, num_steps=110)
+  assert float(lr(0)) == 0.0 and float(lr(5)) == pytest.approx(5e-4)
+  assert float(lr(10)) == pytest.approx(1e-3)
+  assert float(lr(60)) == pytest.approx(0.5 * (1e-3 + 1e-5), rel=1e-3)  # half way down
+  assert float(lr(110)) == pytest.approx(1e-5, rel=1e-3)
+  opt.schedule = "bogus"
+  with pytest.raises(ValueError, match="bogus"):
+    train_lib.create_learning_rate_fn(opt, 100)
+
+
+def test_reduce_on_plateau_scales_updates_when_loss_stalls(tiny_config):
+  opt = tiny_config().opt
+  opt.update(schedule="plateau", warmup_steps=1, plateau_patience=3, plateau_factor=0.5)
+  tx, _ = train_lib.create_optimizer(opt, num_steps=100)
+  params = {"w": np.ones(3, np.float32)}
+  state = tx.init(params)
+  grads = {"w": np.full(3, 0.1, np.float32)}
+  scales = []
+  for _ in range(12):
+    _, state = tx.update(grads, state, params, value=np.float32(1.0))  # a loss that never moves
+    scales.append(float(train_lib._plateau_scale(train_lib.TrainState(
+        step=0, params=params, opt_state=state, ema_params=None))))
+  assert scales[0] == 1.0 and scales[-1] < 1.0
+  assert all(b <= a for a, b in zip(scales, scales[1:], strict=False))
