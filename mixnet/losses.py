@@ -23,16 +23,20 @@ def _channels_as_batch(audio_btc):
   return jnp.transpose(audio_btc, (0, 2, 1)).reshape(batch * channels, time)
 
 
-def _norm(x):
-  return jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(x)), _NORM_SQ_FLOOR))
+def _norm_per_item(x_bft):
+  """Frobenius norm of each batch item's `[frames, bins]` matrix: `[batch]`."""
+  return jnp.sqrt(jnp.maximum(jnp.sum(jnp.square(x_bft), axis=(1, 2)), _NORM_SQ_FLOOR))
 
 
 def stft_loss(pred_bt, target_bt, fft_size, hop_size, win_length):
   """One resolution of auraloss's `STFTLoss` with its defaults (w_sc = w_log_mag = 1).
 
-  Spectral convergence `||(|Y| - |X|)||_F / ||Y||_F` (one Frobenius norm over the whole batch,
-  as torch.norm does in auraloss) plus the mean of `|log|Y| - log|X||`, where X = STFT(pred),
-  Y = STFT(target) and magnitudes are `sqrt(max(power, 1e-8))`.
+  Spectral convergence `||(|Y| - |X|)||_F / ||Y||_F` plus the mean of `|log|Y| - log|X||`,
+  where X = STFT(pred), Y = STFT(target) and magnitudes are `sqrt(max(power, 1e-8))`.
+  Spectral convergence is computed per batch item and averaged. (auraloss takes one Frobenius
+  norm over the whole batch, which is the same for a batch of one; per item, the loss of a batch
+  is the mean of its items' losses, so data-parallel shards average to the global batch's loss
+  exactly, and a clip's value does not depend on what it was batched with.)
 
   Args:
     pred_bt, target_bt: float32 `[batch, time]`.
@@ -43,7 +47,7 @@ def stft_loss(pred_bt, target_bt, fft_size, hop_size, win_length):
   """
   x_mag = spectral_ops.magnitude(spectral_ops.stft(pred_bt, fft_size, hop_size, win_length))
   y_mag = spectral_ops.magnitude(spectral_ops.stft(target_bt, fft_size, hop_size, win_length))
-  spectral_convergence = _norm(y_mag - x_mag) / _norm(y_mag)
+  spectral_convergence = jnp.mean(_norm_per_item(y_mag - x_mag) / _norm_per_item(y_mag))
   log_magnitude = jnp.mean(jnp.abs(jnp.log(y_mag) - jnp.log(x_mag)))
   return spectral_convergence + log_magnitude
 

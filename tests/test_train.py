@@ -104,7 +104,9 @@ def test_nan_in_data_stops_with_clear_message(tiny_config, tmp_path, monkeypatch
 
 def _global_batch(n, length=8000, seed=0):
   rng = np.random.default_rng(seed)
-  raw = (0.1 * rng.standard_normal((n, length, 1))).astype(np.float32)
+  # Items of very different levels: a loss that pooled over the batch would differ per device.
+  level = np.geomspace(0.01, 0.3, n)[:, None, None]
+  raw = (level * rng.standard_normal((n, length, 1))).astype(np.float32)
   return {"raw": raw, "mixed": (0.5 * raw + 0.05 * np.roll(raw, 3, axis=1)).astype(np.float32)}
 
 
