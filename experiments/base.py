@@ -139,6 +139,9 @@ def get_config(preset="base"):
       preset="default",
       # True-peak ceiling of the output limiter, dBFS.
       ceiling_db=-1.0,
+      # Scale the model's output to the median loudness of the training mixes (the receptive
+      # field sees phrases, not a whole take's loudness); see mixnet/infer.py.
+      match_loudness=True,
   ))
 
   if preset == "tiny":

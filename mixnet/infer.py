@@ -20,8 +20,12 @@ unchunked output to float precision, with no seams.
 Channels: a mono model processes each channel of a stereo file separately (the stereo image is
 kept); a stereo model gets a mono file copied to both sides and its output averaged back to mono.
 The output keeps the input's sample rate and channel count unless `sample_rate`/`channels` ask
-otherwise. Output safety: the result must be finite (a NaN is an error, never silently zeroed)
-and goes through the true-peak limiter at `ceiling_db`.
+otherwise. Level: the model's receptive field (about 1.5 s for the base config) sees phrases, not
+whole songs, so it cannot know a take's overall loudness; by default (`config.infer.
+match_loudness`) the model's output is scaled to the median integrated loudness of the training
+mixes, measured when the data was prepared and saved with the checkpoint: the user's own delivery
+level. Output safety: the result must be finite (a NaN is an error, never silently zeroed) and
+goes through the true-peak limiter at `ceiling_db`.
 """
 
 import dataclasses
@@ -132,6 +136,8 @@ class AudioProcessor:
     strict: raise `CheckpointError` when the checkpoint cannot be loaded instead of falling back.
     chunk_seconds, batch_size: new audio per chunk and chunks per call (default: the
       checkpoint's `config.infer`). Each chunk also carries the model's context on both sides.
+    match_loudness: scale the model's output to the training mixes' median loudness (default:
+      the checkpoint's `config.infer.match_loudness`; see the module docstring).
     ceiling_db: true-peak ceiling of the output limiter, dBFS.
 
   Attributes:
@@ -139,7 +145,7 @@ class AudioProcessor:
   """
 
   def __init__(self, checkpoint=None, preset="default", strict=False, chunk_seconds=None,
-               batch_size=None, ceiling_db=-1.0):
+               batch_size=None, ceiling_db=-1.0, match_loudness=None):
     self.preset = dsp.get_preset(preset) if isinstance(preset, str) else preset
     self.preset_name = preset if isinstance(preset, str) else "custom"
     self.ceiling_db = ceiling_db
@@ -150,7 +156,7 @@ class AudioProcessor:
       self.fallback_reason = "no checkpoint given"
     else:
       try:
-        self._load(checkpoint, chunk_seconds, batch_size)
+        self._load(checkpoint, chunk_seconds, batch_size, match_loudness)
         self.engine = "model"
       except checkpoints.CheckpointError as e:
         if strict:
@@ -162,7 +168,7 @@ class AudioProcessor:
       warnings.warn(message, stacklevel=2)
       log.warning(message)
 
-  def _load(self, checkpoint, chunk_seconds, batch_size):
+  def _load(self, checkpoint, chunk_seconds, batch_size, match_loudness):
     located = checkpoints.resolve(checkpoint)
     meta = checkpoints.load_meta(located)
     try:
@@ -179,6 +185,14 @@ class AudioProcessor:
     self.plan = ChunkPlan.create(config.model, chunk_seconds or infer_config.get(
         "chunk_seconds", 8.0), self.sample_rate)
     self.batch_size = batch_size or infer_config.get("batch_size", 4)
+    if match_loudness is None:
+      match_loudness = infer_config.get("match_loudness", True)
+    self.target_lufs = meta.get("data", {}).get("train_mixed_lufs_median")
+    if match_loudness and self.target_lufs is None:
+      log.warning("%s: no training-mix loudness saved (data prepared by an older mixnet); the "
+                  "output keeps the model's own level", located.directory)
+    if not match_loudness:
+      self.target_lufs = None
     abstract = jax.eval_shape(
         lambda x: self.model.init(jax.random.key(0), x)["params"],
         jax.ShapeDtypeStruct((1, self.plan.chunk, self.channels), jnp.float32))
@@ -219,8 +233,9 @@ class AudioProcessor:
     if not np.all(np.isfinite(y)):
       raise FloatingPointError(
           f"model {self.checkpoint} produced NaN/inf samples; refusing to write them")
-    y = audio.resample(y, self.sample_rate, sample_rate)
-    y = _fit_length(y, audio_tc.shape[0])
+    y = _fit_length(audio.resample(y, self.sample_rate, sample_rate), audio_tc.shape[0])
+    if self.target_lufs is not None:
+      y = dsp.normalize_loudness(y, sample_rate, self.target_lufs)
     return dsp.true_peak_limit(y, sample_rate, ceiling_db=self.ceiling_db)
 
 

@@ -189,3 +189,16 @@ def test_bad_checkpoints(trained_workdir, tmp_path, kind):
   assert proc.engine == "dsp" and str(path) in proc.fallback_reason
   y = proc.process_vocal(_vocal(0.3), SR)
   assert y.shape == (int(0.3 * SR), 1)
+
+
+def test_output_matches_the_training_mixes_loudness(trained_workdir):
+  from mixnet import dsp
+
+  target = checkpoints.load_meta(checkpoints.resolve(trained_workdir))["data"][
+      "train_mixed_lufs_median"]
+  assert -17.0 < target < -15.0  # the demo pairs' preset delivers at -16 LUFS
+  x = 0.1 * _vocal(3.0)  # a quiet take
+  matched = infer.AudioProcessor(trained_workdir, strict=True).process_vocal(x, SR)
+  assert abs(dsp.integrated_loudness(matched, SR) - target) < 0.5
+  raw_level = infer.AudioProcessor(trained_workdir, strict=True, match_loudness=False)
+  assert dsp.integrated_loudness(raw_level.process_vocal(x, SR), SR) < target - 10

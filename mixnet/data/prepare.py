@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 
+import numpy as np
 import tensorflow_datasets as tfds
 from absl import app, flags, logging
 
@@ -113,8 +114,14 @@ def _summary(builder):
           validation_pairs=sum(r["split"] == "validation" for r in kept),
           train_seconds=seconds("train"),
           validation_seconds=seconds("validation"),
+          train_mixed_lufs_median=_median([r["mixed_lufs"] for r in kept
+                                           if r["split"] == "train"]),
       ),
   )
+
+
+def _median(values):
+  return float(np.median(values)) if values else None
 
 
 def find_prepared(data_dir):

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 
-from mixnet import audio
+from mixnet import audio, dsp
 from mixnet.data import align, pairing
 
 DATASET_VERSION = "1.0.0"
@@ -108,13 +108,14 @@ def analyze_pair(pair, config):
 
   Returns:
     A report row (dict of JSON-friendly values): name, files, source sample rates and channels,
-    duration_s (of the prepared pair), offset_samples, offset_ms, polarity, confidence, kept and
-    reason (why a pair is left out or kept despite a warning; "" otherwise).
+    duration_s (of the prepared pair), mixed_lufs (its mix's integrated loudness), offset_samples,
+    offset_ms, polarity, confidence, kept and reason (why a pair is left out or kept despite a
+    warning; "" otherwise).
   """
   row = dict(name=pair.name, raw_file=pair.raw_path, mixed_file=pair.mixed_path,
              raw_sample_rate=None, mixed_sample_rate=None, raw_channels=None,
-             mixed_channels=None, duration_s=0.0, offset_samples=0, offset_ms=0.0, polarity=1,
-             confidence=0.0, kept=False, reason="")
+             mixed_channels=None, duration_s=0.0, mixed_lufs=None, offset_samples=0,
+             offset_ms=0.0, polarity=1, confidence=0.0, kept=False, reason="")
   try:
     raw_tc, mixed_tc = _load_pair(pair, config, row)
   except audio.AudioError as e:
@@ -138,6 +139,8 @@ def analyze_pair(pair, config):
     row["reason"] += " (kept: keep_low_confidence)"
   _, mixed_tc = apply_alignment(raw_tc, mixed_tc, offset, polarity)
   row["duration_s"] = len(mixed_tc) / config.sample_rate
+  # The user's delivery loudness: inference can match the output to the training mixes' median.
+  row["mixed_lufs"] = float(dsp.integrated_loudness(mixed_tc, config.sample_rate))
   if row["duration_s"] < MIN_DURATION_S:
     row["reason"] = f"too short: {row['duration_s']:.3f} s after alignment"
     return row
