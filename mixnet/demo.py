@@ -24,10 +24,11 @@ _OUT_DIR = flags.DEFINE_string("out_dir", "demo_out", "Where everything is writt
 _NUM_STEPS = flags.DEFINE_integer("num_steps", 2000, "Training steps of the tiny model.")
 
 
-def run(out_dir, num_steps):
-  """Runs the demo; returns (evaluation results, inference summary)."""
+def run(out_dir, num_steps, config=None):
+  """Runs the demo with `config` (default: the tiny preset); returns (evaluation results,
+  inference summary)."""
   workdir = os.path.join(out_dir, "workdir")
-  config = base.get_config("tiny")
+  config = config or base.get_config("tiny")
   config.train.num_steps = num_steps
   config.train.eval_every = max(1, num_steps // 4)
   config.train.checkpoint_every = max(1, num_steps // 8)

@@ -1,12 +1,12 @@
 """Every command in the docs' bash blocks runs, in order, on small data (no stale instructions).
 
-The commands of all documents run in order (README, quick start, training guide; a command
-repeated word for word runs once) in one folder holding `my_vocals/raw|mixed` (short synthetic
-pairs at 16 kHz), `new_take.wav` and the repository's `experiments/`. Commands get flags appended
-that make them small and fast (later absl flags win): 16 kHz, half-second crops, a tiny U-Net,
-two steps. `make ...` and `source ...` lines are the set-up itself (CI runs `make test`; the
-demo has its own test); `tensorboard --logdir D` runs with `--inspect`, which reads the event
-files and exits instead of serving.
+All documents' commands run in order (README, quick start, training guide; a command repeated
+word for word runs once), then the README's Python examples, in one folder holding
+`my_vocals/raw|mixed` (short synthetic pairs at 16 kHz), some takes and the repository's
+`experiments/`. Commands get flags appended that make them small and fast (later absl flags
+win): 16 kHz, half-second crops, a tiny U-Net, two steps. `make ...` and `source ...` lines are
+the set-up itself (CI runs `make test`; `test_demo` runs the demo's code); `tensorboard --logdir
+D` runs with `--inspect`, which reads the event files and exits instead of serving.
 """
 
 import os
@@ -54,7 +54,8 @@ def _workspace(tmp_path):
     audio.save(tmp_path / "my_vocals" / "raw" / f"take{i}_dry.wav", raw, SR)
     audio.save(tmp_path / "my_vocals" / "mixed" / f"Take{i}_mix.wav",
                np.tanh(3 * raw) / 3, SR)
-  audio.save(tmp_path / "new_take.wav", synthetic.synth_vocal(1.5, SR, seed=99), SR)
+  for name, seed in (("new_take", 99), ("take", 98), ("take2", 97)):
+    audio.save(tmp_path / f"{name}.wav", synthetic.synth_vocal(1.5, SR, seed=seed), SR)
   os.symlink(os.path.join(REPO, "experiments"), tmp_path / "experiments")
 
 
@@ -90,6 +91,23 @@ def test_doc_commands_run(tmp_path):
     if "mixnet.evaluate" in command:
       out_dir = re.search(r"--out_dir=(\S+)", command).group(1)
       assert (tmp_path / out_dir / "report.md").exists()
+  _run_python_examples(tmp_path, env)
+
+
+def _python_blocks(path):
+  with open(os.path.join(REPO, path)) as f:
+    return re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+
+
+def _run_python_examples(tmp_path, env):
+  """The README's Python examples, after the commands made `runs/base`."""
+  for code in _python_blocks("README.md"):
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"README example failed:\n{code}\n{out.stderr[-3000:]}"
+    assert out.stdout.startswith("model "), out.stdout
+  for name in ("take_mixed.wav", "take2_mixed.wav"):
+    assert sf.info(str(tmp_path / name)).samplerate == SR
 
 
 def test_readme_shows_the_two_setup_commands():
