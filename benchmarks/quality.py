@@ -71,11 +71,11 @@ def _train_args(config, workdir, train_dir, steps, extra=()):
           f"--config.train.log_every={max(1, steps // 50)}", *extra]
 
 
-def measure_steps_per_second(config, work, train_dir):
+def measure_steps_per_second(config, work, train_dir, overrides):
   """Steps/s of a short real training run (after compilation), from its logged perf scalars."""
   calib = os.path.join(work, "calibration")
   shutil.rmtree(calib, ignore_errors=True)  # a leftover run would resume and log no speed
-  _run(_train_args(config, calib, train_dir, 300, ["--config.train.log_every=100",
+  _run(_train_args(config, calib, train_dir, 300, [*overrides, "--config.train.log_every=100",
                                                     "--config.train.eval_every=100000",
                                                     "--config.train.checkpoint_every=100000"]),
        os.path.join(work, "calibration.log"))
@@ -111,6 +111,9 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--minutes", type=float, default=30.0, help="training time budget")
   parser.add_argument("--config", default="experiments/base.py:tiny")
+  parser.add_argument("--override", action="append", default=[],
+                      help="extra config flag for training, e.g. "
+                           "--override=--config.model.time_unet.base_width=16 (repeatable)")
   parser.add_argument("--workdir", default="/tmp/mixnet_quality")
   parser.add_argument("--train_pairs", type=int, default=120)
   parser.add_argument("--test_pairs", type=int, default=30)
@@ -123,14 +126,15 @@ def main():
   make_pairs(test_dir, args.test_pairs, 200, args.seconds)
   print(f"pairs written in {time.time() - t0:.0f} s", flush=True)
 
-  rate = measure_steps_per_second(args.config, work, train_dir)
+  rate = measure_steps_per_second(args.config, work, train_dir, args.override)
   steps = int(rate * args.minutes * 60 * 0.9)  # ~10% for evaluations and checkpoints
   print(f"{args.config}: {rate:.2f} steps/s here -> {steps} steps for {args.minutes:g} min",
         flush=True)
   run = os.path.join(work, "run")
   shutil.rmtree(run, ignore_errors=True)  # train from scratch within the budget
   t0 = time.time()
-  _run(_train_args(args.config, run, train_dir, steps), os.path.join(work, "train.log"))
+  _run(_train_args(args.config, run, train_dir, steps, args.override),
+       os.path.join(work, "train.log"))
   train_minutes = (time.time() - t0) / 60
   eval_dir = os.path.join(work, "eval")
   _run([sys.executable, "-m", "mixnet.evaluate", f"--checkpoint={run}",
@@ -149,8 +153,8 @@ def main():
   table = {"model": results["average"]["model"], "identity": results["average"]["identity"],
            "static EQ + loudness": metrics.average(static_rows)}
 
-  print(f"\n{args.config}, {steps} steps in {train_minutes:.1f} min of training, "
-        f"{len(results['pairs'])} held-out pairs")
+  print(f"\n{args.config} {' '.join(args.override)}, {steps} steps in {train_minutes:.1f} min "
+        f"of training, {len(results['pairs'])} held-out pairs")
   print(f"{'metric':<20}" + "".join(f"{k:>22}" for k in table))
   for name in metrics.METRIC_NAMES:
     print(f"{name:<20}" + "".join(f"{table[k][name]:>22.4g}" for k in table))
@@ -160,8 +164,8 @@ def main():
         f"{'met' if ratio <= 0.5 else 'NOT met'}; loudness error {loud:.2f} LU (target < 0.5): "
         f"{'met' if loud < 0.5 else 'NOT met'}")
   with open(os.path.join(work, "quality.json"), "w") as f:
-    json.dump({"config": args.config, "steps": steps, "train_minutes": train_minutes,
-               "steps_per_s": rate, "table": table}, f, indent=2)
+    json.dump({"config": args.config, "overrides": args.override, "steps": steps,
+               "train_minutes": train_minutes, "steps_per_s": rate, "table": table}, f, indent=2)
 
 
 if __name__ == "__main__":
