@@ -1,4 +1,4 @@
-"""Helpers for the notebooks in colab/: runtime detection, installation, uploads, model zips.
+"""Notebook runtime: which accelerator, installing the matching jax, stale imports, logs.
 
 The install cell imports this module from the fresh clone before the right jax is installed, so
 nothing heavy (jax, orbax, TensorFlow) is imported at module level: functions that need them
@@ -8,16 +8,9 @@ import them when called.
 import collections
 import glob
 import importlib.metadata
-import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import zipfile
-
-from mixnet import fileio  # standard library only
-from mixnet.data.pairing import AUDIO_EXTENSIONS  # standard library only, like this module
 
 # The pin in setup.cfg; the GPU/TPU builds of jax must match it.
 JAX_VERSION = "0.10.2"
@@ -41,9 +34,6 @@ _RELOAD_SENSITIVE = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
     "google.protobuf": ("protobuf",),
 }
-
-MODEL_ZIP = "mixnet_model.zip"
-
 
 def in_colab():
   """True inside a Google Colab kernel (which imports google.colab at start)."""
@@ -151,7 +141,8 @@ def show_mixnet_logs():
   logging.set_verbosity(logging.INFO)
   logger = logging.get_absl_logger()
   if not any(isinstance(f, _MixnetLogFilter) for f in logger.filters):
-    logger.addFilter(_MixnetLogFilter(os.path.dirname(os.path.abspath(__file__))))
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    logger.addFilter(_MixnetLogFilter(package_dir))
 
 
 class _MixnetLogFilter:
@@ -163,136 +154,3 @@ class _MixnetLogFilter:
   def filter(self, record):
     return (record.levelno >= 40
             or os.path.abspath(record.pathname).startswith(self.prefix))
-
-
-def apply_overrides(config, overrides):
-  """Sets `config` fields from {"group.field": value}; unknown fields are an error.
-
-  (`ConfigDict.update_from_flattened_dict` silently ignores a misspelt name.)
-
-  Raises:
-    KeyError: a name is not a field of `config`; the message lists the group's fields.
-  """
-  for dotted, value in overrides.items():
-    *parents, field = dotted.split(".")
-    node = config
-    for i, name in enumerate(parents + [field]):
-      if name not in node:
-        where = ".".join(parents[:i]) or "config"
-        raise KeyError(f"config override {dotted!r}: {where} has no field {name!r} "
-                       f"(fields: {', '.join(sorted(node.keys()))})")
-      if i < len(parents):
-        node = node[name]
-    setattr(node, field, value)
-  return config
-
-
-def save_uploads(uploaded, folder):
-  """Writes uploaded files into `folder`; audio inside .zip files is extracted (flattened).
-
-  Args:
-    uploaded: {file name: bytes}, as `google.colab.files.upload()` returns.
-    folder: created if missing.
-
-  Returns:
-    (written, skipped): paths of the audio files written, and names that are not audio.
-
-  Raises:
-    ValueError: two uploaded files (or zip members) have the same name, or a zip is corrupt.
-  """
-  os.makedirs(folder, exist_ok=True)
-  files = {}
-  skipped = []
-
-  def add(name, data):
-    base = os.path.basename(name)
-    if not base.lower().endswith(AUDIO_EXTENSIONS) or base.startswith("."):
-      skipped.append(name)
-    elif base in files:
-      raise ValueError(f"two uploaded files are named {base!r}; rename one")
-    else:
-      files[base] = data
-
-  for name, data in uploaded.items():
-    if name.lower().endswith(".zip"):
-      try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-          for member in z.infolist():
-            if not member.is_dir() and "__MACOSX" not in member.filename:
-              add(member.filename, z.read(member))
-      except zipfile.BadZipFile as e:
-        raise ValueError(f"{name}: not a readable zip file ({e})") from e
-    else:
-      add(name, data)
-  written = []
-  for base, data in sorted(files.items()):
-    path = os.path.join(folder, base)
-    fileio.write_bytes(path, data)
-    written.append(path)
-  return written, skipped
-
-
-def archive_model(checkpoint, zip_path):
-  """Zips the checkpoint inference would load from `checkpoint` (best, else latest step).
-
-  The zip holds `<best|checkpoints>/<step>/...`: unzipped anywhere, that folder is a valid
-  `checkpoint` argument for `mixnet.infer` and `mixnet.evaluate` (see `unpack_model`).
-
-  Returns:
-    `zip_path`.
-  """
-  from mixnet import checkpoints
-
-  located = checkpoints.resolve(checkpoint)
-  return zip_folder(os.path.join(located.directory, str(located.step)), zip_path,
-                    os.path.join(os.path.basename(located.directory), str(located.step)))
-
-
-def zip_folder(folder, zip_path, prefix=""):
-  """Writes every file under `folder` into `zip_path` (atomically), under `prefix/`.
-
-  Returns:
-    `zip_path`.
-  """
-  with fileio.atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-    for dirpath, dirnames, filenames in os.walk(folder):
-      dirnames.sort()
-      for name in sorted(filenames):
-        path = os.path.join(dirpath, name)
-        if os.path.abspath(path) not in (os.path.abspath(tmp), os.path.abspath(zip_path)):
-          z.write(path, os.path.join(prefix, os.path.relpath(path, folder)))
-  return zip_path
-
-
-def unpack_model(zip_path, folder=None):
-  """Extracts a zip made by `archive_model` and returns the folder to load the model from.
-
-  Args:
-    zip_path: the zip.
-    folder: where to extract (created); default: a new temporary folder.
-
-  Raises:
-    mixnet.checkpoints.CheckpointError: the zip holds no checkpoint.
-    ValueError: the file is not a zip.
-  """
-  from mixnet import checkpoints
-
-  created = folder is None
-  folder = folder or tempfile.mkdtemp(prefix="mixnet_model_")
-  try:
-    try:
-      with zipfile.ZipFile(zip_path) as z:
-        z.extractall(folder)  # extractall drops absolute and ".." parts of member names
-    except zipfile.BadZipFile as e:
-      raise ValueError(f"{zip_path}: not a readable zip file ({e})") from e
-    try:
-      checkpoints.resolve(folder)
-    except checkpoints.CheckpointError as e:
-      raise checkpoints.CheckpointError(
-          f"{zip_path}: holds no mixnet checkpoint (make it with the training notebook's "
-          f"download step or mixnet.colab.archive_model): {e}") from e
-  except BaseException:
-    if created:
-      shutil.rmtree(folder, ignore_errors=True)
-    raise
-  return folder
