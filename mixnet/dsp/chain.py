@@ -63,21 +63,23 @@ def process(audio_tc, sample_rate, preset="default"):
   x_tc = filters.equalize(x_tc, sample_rate, bands)
   if preset.de_esser is not None and _in_band(preset.de_esser.freq_hz, sample_rate):
     p = preset.de_esser
-    x_tc = dynamics.de_esser(x_tc, sample_rate, p.freq_hz, p.threshold_db, p.ratio, p.attack_ms,
-                             p.release_ms)
+    x_tc = dynamics.de_esser(x_tc, sample_rate, freq_hz=p.freq_hz, threshold_db=p.threshold_db,
+                             ratio=p.ratio, attack_ms=p.attack_ms, release_ms=p.release_ms)
   if preset.compressor is not None:
     p = preset.compressor
-    x_tc = dynamics.compress(x_tc, sample_rate, p.threshold_db, p.ratio, p.knee_db, p.attack_ms,
-                             p.release_ms, p.makeup_db)
+    x_tc = dynamics.compress(x_tc, sample_rate, threshold_db=p.threshold_db, ratio=p.ratio,
+                             knee_db=p.knee_db, attack_ms=p.attack_ms, release_ms=p.release_ms,
+                             makeup_db=p.makeup_db)
   if preset.saturation is not None:
     p = preset.saturation
-    x_tc = saturation.saturate(x_tc, sample_rate, p.drive_db, p.mix, p.bias)
+    x_tc = saturation.saturate(x_tc, sample_rate, drive_db=p.drive_db, mix=p.mix, bias=p.bias)
   if preset.delay is not None:
     p = preset.delay
-    x_tc = echo.delay(x_tc, sample_rate, p.time_ms, p.feedback, p.mix)
+    x_tc = echo.delay(x_tc, sample_rate, time_ms=p.time_ms, feedback=p.feedback, mix=p.mix)
   if preset.reverb is not None:
     p = preset.reverb
-    x_tc = reverberation.reverb(x_tc, sample_rate, p.rt60_s, p.predelay_ms, p.damping, p.mix)
+    x_tc = reverberation.reverb(x_tc, sample_rate, rt60_s=p.rt60_s, predelay_ms=p.predelay_ms,
+                                damping=p.damping, mix=p.mix)
   return _finish(x_tc, sample_rate, preset)
 
 
