@@ -114,7 +114,7 @@ def _capped(receive, limit):
 
 def _too_big(limit):
   return mixing.RequestError(413, "too_large", f"upload is larger than the limit of "
-                             f"{limit / 2**20:g} MiB")
+                             f"{limit / 2**20:.3g} MiB")
 
 
 async def _read_upload(request, limit):
