@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
 
-.PHONY: install demo test lint clean
+.PHONY: install demo serve test lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m mixnet.demo --out_dir=$(DEMO_DIR)
+
+# The mixing service and its page on http://127.0.0.1:8000/; e.g. SERVE_FLAGS=--model_path=W
+serve: $(STAMP)
+	$(PY) -m mixnet.serve $(SERVE_FLAGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
