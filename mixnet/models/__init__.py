@@ -12,12 +12,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixnet.models import spectral_unet, time_unet
+from mixnet.models import chain, hybrid, spectral_unet, time_unet
 
 # name -> (Module class, library with its `context(module)` and `alignment(module)`).
 _MODELS = {
     "time_unet": (time_unet.TimeUNet, time_unet),
     "spectral_unet": (spectral_unet.SpectralUNet, spectral_unet),
+    "chain": (chain.VocalChain, chain),
+    "hybrid": (hybrid.HybridChain, hybrid),
 }
 
 

@@ -1,0 +1,28 @@
+"""Learned vocal chain followed by the time-domain U-Net as a residual (`hybrid` model).
+
+Run:
+  python -m mixnet.train --config=experiments/hybrid.py --workdir=/tmp/mixnet/hybrid
+  python -m mixnet.train --config=experiments/hybrid.py:tiny --workdir=/tmp/mixnet/hybrid_tiny
+  python -m mixnet.export_preset --checkpoint=/tmp/mixnet/hybrid --out=my_style.json  (the chain)
+
+The U-Net part has the preset's `time_unet` settings (base or tiny); it starts near the identity,
+so training starts from the chain alone. Both parts train jointly with one optimizer.
+"""
+
+import ml_collections
+
+from experiments import base, chain
+
+
+def get_config(preset="base"):
+  """Returns the base config for `preset` with `model.name = "hybrid"`."""
+  config = base.get_config(preset)
+  config.model.name = "hybrid"
+  config.model.hybrid = ml_collections.ConfigDict(dict(
+      chain=chain.chain_hparams(config),
+      time_unet=config.model.time_unet.to_dict(),
+  ))
+  config.opt.learning_rate = 3e-3
+  config.opt.weight_decay = 0.0
+  config.data.gain_db = 0.0
+  return config

@@ -1,0 +1,174 @@
+"""`chain`: a learnable vocal chain (EQ, compressor, saturation, reverb, output level).
+
+The model is the chain of `mixnet.diffdsp` with a few dozen parameters, each an unconstrained raw
+number mapped to its physical range by a smooth map (`PARAMS` lists them with units). What it
+learns is a `mixnet.dsp` preset (`mixnet.export_preset` writes it), so it is readable and
+editable, and it covers what a receptive-field model cannot: a reverb tail as long as
+`ir_seconds` and a compressor with the whole take's level.
+
+Input gain staging happens outside the model: the audio it is given must already be at
+`input_lufs` (`mixnet.diffdsp.gain.staging_gain_db`, measured on the whole take), so thresholds
+are relative to the take's loudness, not the crop's.
+
+Chunking: every stage is causal except the compressor's control frames (a frame's peak includes
+up to `period - 1` later samples), so `context` is (EQ FIR + two control frames + compressor
+memory + reverb response, period - 1). The compressor has infinite memory in principle; the
+bound used is `mixnet.diffdsp.dynamics.memory_samples` of the slowest allowed attack/release
+(state differences shrink below a 1e-4 relative gain error by then). `alignment` is the control
+period: frames sit on a grid.
+"""
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+from mixnet.diffdsp import core, dynamics, filters, gain, reverberation, saturation
+from mixnet.dsp import dynamics as np_dynamics
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+  """One learned setting: `stage.name` in (low, high) `unit`, mapped linearly or in log."""
+  stage: str
+  name: str
+  unit: str
+  low: float
+  high: float
+  init: object  # float, or a tuple of floats (one per band)
+  log: bool = False
+
+  @property
+  def key(self):
+    return f"{self.stage}_{self.name}"
+
+  def value(self, raw):
+    return (core.log_bounded if self.log else core.bounded)(raw, self.low, self.high)
+
+  def raw_init(self):
+    invert = core.log_bounded_inverse if self.log else core.bounded_inverse
+    return invert(np.asarray(self.init, np.float64), self.low, self.high)
+
+
+def params_table(module):
+  """The chain's parameters (`Param`s) for this module's sample rate, bands and IR length."""
+  nyquist_safe = min(20000.0, 0.44 * module.sample_rate)
+  peaks = np.geomspace(250.0, 5000.0, module.num_peaks)
+  bands = len(reverberation.band_edges(module.sample_rate, module.reverb_edges_hz)) + 1
+  return (
+      Param("eq", "highpass_hz", "Hz", 15.0, 600.0, 20.0, log=True),
+      Param("eq", "low_shelf_hz", "Hz", 40.0, 800.0, 150.0, log=True),
+      Param("eq", "low_shelf_db", "dB", -18.0, 18.0, 0.0),
+      Param("eq", "peak_hz", "Hz", 60.0, 0.8 * nyquist_safe, tuple(peaks), log=True),
+      Param("eq", "peak_db", "dB", -18.0, 18.0, (0.0,) * module.num_peaks),
+      Param("eq", "peak_q", "", 0.3, 6.0, (1.0,) * module.num_peaks, log=True),
+      Param("eq", "high_shelf_hz", "Hz", 1000.0, 0.8 * nyquist_safe, 0.4 * nyquist_safe,
+            log=True),
+      Param("eq", "high_shelf_db", "dB", -18.0, 18.0, 0.0),
+      Param("eq", "lowpass_hz", "Hz", 1500.0, nyquist_safe, 0.97 * nyquist_safe, log=True),
+      Param("compressor", "threshold_db", "dBFS", -60.0, 0.0, -20.0),
+      Param("compressor", "ratio", ":1", 1.0, 20.0, 2.0, log=True),
+      Param("compressor", "knee_db", "dB", 0.5, 24.0, 6.0),
+      Param("compressor", "attack_ms", "ms", 0.5, 100.0, 10.0, log=True),
+      Param("compressor", "release_ms", "ms", 10.0, module.max_release_ms, 100.0, log=True),
+      Param("compressor", "makeup_db", "dB", -12.0, 24.0, 0.0),
+      Param("saturation", "drive_db", "dB", 0.0, 30.0, 6.0),
+      Param("saturation", "mix", "", 0.0, 1.0, 0.1),
+      Param("reverb", "rt60_s", "s", 0.05, module.ir_seconds,
+            (min(0.6, 0.5 * module.ir_seconds),) * bands, log=True),
+      Param("reverb", "band_db", "dB", -30.0, 12.0, (0.0,) * bands),
+      Param("reverb", "predelay_ms", "ms", 0.0, module.max_predelay_ms, 20.0),
+      Param("reverb", "send_db", "dB", -60.0, 6.0, -20.0),
+      Param("output", "gain_db", "dB", -30.0, 30.0, 0.0),
+  )
+
+
+def physical(module, params):
+  """Raw parameters -> `{stage: {name: value}}` in physical units (jnp arrays)."""
+  out = {}
+  for p in params_table(module):
+    out.setdefault(p.stage, {})[p.name] = p.value(params[p.key])
+  return out
+
+
+def impulse_response(module, reverb):
+  """The reverb's wet response for physical `reverb` parameters, `[taps, channels]`."""
+  taps = int(round(module.ir_seconds * module.sample_rate))
+  edges = reverberation.band_edges(module.sample_rate, module.reverb_edges_hz)
+  noise = reverberation.band_noise(taps, module.channels, float(module.sample_rate), edges,
+                                   module.noise_seed)
+  return reverberation.impulse_response(noise, module.sample_rate, reverb["rt60_s"],
+                                        reverb["band_db"], reverb["predelay_ms"],
+                                        module.max_predelay_ms)
+
+
+def apply_chain(module, settings, audio_btc):
+  """Runs the chain with physical `settings` (from `physical`) on `[batch, time, channels]`."""
+  x = filters.equalize(audio_btc, settings["eq"], module.sample_rate, eq_fir_taps(module))
+  x = dynamics.compress(x, module.sample_rate, settings["compressor"], module.compressor_method)
+  sat = settings["saturation"]
+  x = saturation.saturate(x, sat["drive_db"], sat["mix"])
+  x = reverberation.reverb(x, impulse_response(module, settings["reverb"]),
+                           settings["reverb"]["send_db"])
+  return gain.output_level(x, settings["output"]["gain_db"])
+
+
+class VocalChain(nn.Module):
+  """The learnable chain; see the module docstring.
+
+  Attributes:
+    channels: audio channels (the compressor is linked; each channel has its own reverb noise).
+    sample_rate: Hz of the audio (frequencies and times are converted with it).
+    num_peaks: peaking EQ bands between the shelves.
+    reverb_edges_hz: edges of the reverb's decay bands (those below 0.45 x rate are used).
+    ir_seconds: length of the reverb tail (also the largest RT60 it can learn).
+    max_predelay_ms: largest reverb pre-delay.
+    max_release_ms: largest compressor release (sets the compressor-memory part of `context`).
+    eq_fir_seconds: length of the frequency-sampled EQ's FIR (rounded up to a power of two).
+    compressor_method: "scan" or "assoc" (`mixnet.diffdsp.dynamics`).
+    noise_seed: seed of the reverb's fixed noise.
+    input_lufs: loudness the input is expected at (gain staging done outside the model).
+  """
+  channels: int = 1
+  sample_rate: float = 44100.0
+  num_peaks: int = 3
+  reverb_edges_hz: Sequence[float] = reverberation.DEFAULT_EDGES_HZ
+  ir_seconds: float = 2.0
+  max_predelay_ms: float = 100.0
+  max_release_ms: float = 300.0
+  eq_fir_seconds: float = 0.18
+  compressor_method: str = "scan"
+  noise_seed: int = 0
+  input_lufs: float = -20.0
+
+  @nn.compact
+  def __call__(self, audio_btc):
+    """Maps float32 `[batch, time, channels]` (at `input_lufs`) to the same shape."""
+    if audio_btc.ndim != 3 or audio_btc.shape[2] != self.channels:
+      raise ValueError(f"VocalChain built for {self.channels} channels got audio shaped "
+                       f"{audio_btc.shape} ([batch, time, channels])")
+    params = {}
+    for p in params_table(self):
+      raw = p.raw_init()
+      params[p.key] = self.param(p.key, lambda _, r=raw: jnp.asarray(r, jnp.float32))
+    return apply_chain(self, physical(self, params), audio_btc.astype(jnp.float32))
+
+
+def eq_fir_taps(module):
+  return filters.fir_size(module.sample_rate, module.eq_fir_seconds)
+
+
+def alignment(module):
+  """The compressor's control period: outputs commute with shifts by multiples of it."""
+  return np_dynamics.control_period(module.sample_rate)
+
+
+def context(module):
+  """(left, right) input samples before / after an output sample that can change it."""
+  period = alignment(module)
+  memory = dynamics.memory_samples(max(100.0, module.max_release_ms), module.sample_rate)
+  reverb_taps = reverberation.ir_taps(int(round(module.ir_seconds * module.sample_rate)),
+                                      module.sample_rate, module.max_predelay_ms)
+  return eq_fir_taps(module) + 2 * period + memory + reverb_taps, period - 1
