@@ -31,25 +31,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from mixnet import spectral_ops
-from mixnet.models.time_unet import level_widths
+from mixnet.models import layers
 
-_OUT_KERNEL = 3
-_RES_KERNEL = 3
 _EPS = 1e-8
 
 
 def _down_kernel(stride):
-  return 2 * stride if stride > 1 else _RES_KERNEL
-
-
-def _strided_padding(kernel, stride):
-  left = (kernel - stride) // 2
-  return (left, kernel - stride - left)
-
-
-def _same_padding(kernel, dilation=1):
-  span = (kernel - 1) * dilation
-  return (span // 2, span - span // 2)
+  return 2 * stride if stride > 1 else layers.RES_KERNEL
 
 
 def _power_law(spec, exponent):
@@ -86,7 +74,7 @@ class SpectralUNet(nn.Module):
 
   def _unet(self, feats_bnfc, out_features):
     """2-D U-Net: `[batch, frames, bins, c]` -> `[batch, frames, bins, out_features]`."""
-    widths = level_widths(self.base_width, self.width_multiplier, self.max_width,
+    widths = layers.level_widths(self.base_width, self.width_multiplier, self.max_width,
                           len(self.time_strides))
     strides = list(zip(self.time_strides, self.freq_strides, strict=True))
     h = feats_bnfc
@@ -94,7 +82,7 @@ class SpectralUNet(nn.Module):
     for width, (ts, fs) in zip(widths, strides, strict=True):
       kernel = (_down_kernel(ts), _down_kernel(fs))
       h = nn.gelu(nn.Conv(width, kernel, strides=(ts, fs), padding=[
-          _strided_padding(kernel[0], ts), _strided_padding(kernel[1], fs)])(h))
+          layers.strided_padding(kernel[0], ts), layers.strided_padding(kernel[1], fs)])(h))
       h = h + self._res_conv(width, h)
       skips.append(h)
 
@@ -104,14 +92,14 @@ class SpectralUNet(nn.Module):
     for level in reversed(range(len(strides) - 1)):
       ts, fs = strides[level + 1]
       h = jnp.repeat(jnp.repeat(h, ts, axis=1), fs, axis=2)
-      h = nn.gelu(nn.Conv(widths[level], (_RES_KERNEL, _RES_KERNEL),
-                          padding=[_same_padding(_RES_KERNEL)] * 2)(h))
+      h = nn.gelu(nn.Conv(widths[level], (layers.RES_KERNEL, layers.RES_KERNEL),
+                          padding=[layers.same_padding(layers.RES_KERNEL)] * 2)(h))
       h = h + skips[level]
       h = h + self._res_conv(widths[level], h)
 
     ts, fs = strides[0]
-    out = nn.Conv(ts * fs * out_features, (_OUT_KERNEL, _OUT_KERNEL),
-                  padding=[_same_padding(_OUT_KERNEL)] * 2,
+    out = nn.Conv(ts * fs * out_features, (layers.OUT_KERNEL, layers.OUT_KERNEL),
+                  padding=[layers.same_padding(layers.OUT_KERNEL)] * 2,
                   kernel_init=nn.initializers.variance_scaling(1e-4, "fan_in", "normal"))(h)
     batch, frames, bins, _ = out.shape
     out = out.reshape(batch, frames, bins, ts, fs, out_features)
@@ -119,8 +107,9 @@ class SpectralUNet(nn.Module):
     return out.reshape(batch, frames * ts, bins * fs, out_features)
 
   def _res_conv(self, width, h, dilation=1):
-    return nn.Conv(width, (_RES_KERNEL, _RES_KERNEL), kernel_dilation=(dilation, 1),
-                   padding=[_same_padding(_RES_KERNEL, dilation), _same_padding(_RES_KERNEL)])(
+    kernel = layers.RES_KERNEL
+    return nn.Conv(width, (kernel, kernel), kernel_dilation=(dilation, 1),
+                   padding=[layers.same_padding(kernel, dilation), layers.same_padding(kernel)])(
                        nn.gelu(h))
 
   @nn.compact
@@ -166,30 +155,9 @@ def alignment(module):
   return module.hop_size * math.prod(module.time_strides)
 
 
-def _frame_span(module, level, lo, hi):
-  """Input frames that decoder features at `level` frames [lo, hi] depend on (all paths)."""
-  depth = len(module.time_strides)
-  if level == depth - 1:
-    reach = sum(module.bottleneck_dilations) * (_RES_KERNEL // 2)
-    return _encoder_frame_span(module, level, lo - reach, hi + reach)
-  lo, hi = lo - _RES_KERNEL // 2, hi + _RES_KERNEL // 2
-  skip_lo, skip_hi = _encoder_frame_span(module, level, lo, hi)
-  pad_left, pad_right = _same_padding(_RES_KERNEL)
-  stride = module.time_strides[level + 1]
-  deep_lo, deep_hi = _frame_span(module, level + 1, (lo - pad_left) // stride,
-                                 (hi + pad_right) // stride)
-  return min(skip_lo, deep_lo), max(skip_hi, deep_hi)
-
-
-def _encoder_frame_span(module, level, lo, hi):
-  """Input frames that encoder output `level` frames [lo, hi] depend on."""
-  for i in reversed(range(level + 1)):
-    stride = module.time_strides[i]
-    kernel = _down_kernel(stride)
-    left, _ = _strided_padding(kernel, stride)
-    lo, hi = lo - _RES_KERNEL // 2, hi + _RES_KERNEL // 2
-    lo, hi = lo * stride - left, hi * stride - left + kernel - 1
-  return lo, hi
+def _span(module):
+  return layers.UNetSpan(tuple(module.time_strides), tuple(map(_down_kernel, module.time_strides)),
+                         layers.RES_KERNEL, tuple(module.bottleneck_dilations))
 
 
 def context(module):
@@ -201,11 +169,10 @@ def context(module):
   n * hop + fft / 2 - 1 (the periodic Hann window is 0 at its first sample).
   """
   half = module.fft_size // 2
+  span = _span(module)
   left = right = 0
-  first_stride = module.time_strides[0]
   for frame in range(math.prod(module.time_strides)):
-    low = frame // first_stride
-    lo, hi = _frame_span(module, 0, low - _OUT_KERNEL // 2, low + _OUT_KERNEL // 2)
+    lo, hi = span.output(frame)
     # Frame n reads and writes samples n * hop - half + 1 .. n * hop + half - 1 (Hann is 0 at 0).
     left = max(left, (frame - lo) * module.hop_size + 2 * half - 2)
     right = max(right, (hi - frame) * module.hop_size + 2 * half - 2)

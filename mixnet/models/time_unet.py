@@ -8,8 +8,8 @@ Architecture, for strides (s_1 .. s_L) and widths (w_1 .. w_L):
     Strided convs cut the rate early (44.1 kHz -> 11 kHz after the first level), so the few
     full-rate operations are cheap; this is what makes the model fast on CPU.
   bottleneck at rate / prod(strides): residual dilated convs (kernel 3, `bottleneck_dilations`).
-    This is the long-context path: the base config sees 0.76 s either side (1.5 s receptive
-    field at 44.1 kHz, `context(module)`), enough for reverb tails and compressor release.
+    This is the long-context path for reverb tails and compressor release: `context(module)`
+    says how far it reaches (`benchmarks/models.py` prints it in seconds per config).
     There is deliberately no global (whole-signal) pooling: it would make the output depend on
     the chunk boundaries of chunked inference.
   decoder level i: nearest-neighbour repeat by s_{i+1}, conv (kernel_size), GELU, add e_i,
@@ -31,18 +31,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-_OUT_KERNEL = 3
-_RES_KERNEL = 3
-
-
-def level_widths(base_width, width_multiplier, max_width, depth):
-  """Channel width of each encoder level: base_width * multiplier**i, capped at max_width."""
-  return tuple(min(int(round(base_width * width_multiplier**i)), max_width) for i in range(depth))
-
-
-def _same_padding(kernel, dilation=1):
-  span = (kernel - 1) * dilation
-  return [(span // 2, span - span // 2)]
+from mixnet.models import layers
 
 
 class TimeUNet(nn.Module):
@@ -75,32 +64,29 @@ class TimeUNet(nn.Module):
     total_stride = math.prod(self.strides)
     padded = max(1, -(-length // total_stride)) * total_stride
     audio_btc = jnp.pad(audio_btc.astype(jnp.float32), ((0, 0), (0, padded - length), (0, 0)))
-    widths = level_widths(self.base_width, self.width_multiplier, self.max_width,
+    widths = layers.level_widths(self.base_width, self.width_multiplier, self.max_width,
                           len(self.strides))
 
     h = audio_btc
     skips = []
     for width, stride in zip(widths, self.strides, strict=True):
-      left = (self.kernel_size - stride) // 2
       h = nn.gelu(nn.Conv(width, (self.kernel_size,), strides=(stride,),
-                          padding=[(left, self.kernel_size - stride - left)])(h))
-      h = h + nn.Conv(width, (_RES_KERNEL,), padding=_same_padding(_RES_KERNEL))(nn.gelu(h))
+                          padding=[layers.strided_padding(self.kernel_size, stride)])(h))
+      h = h + _res_conv(width, h)
       skips.append(h)
 
     for dilation in self.bottleneck_dilations:
-      h = h + nn.Conv(widths[-1], (_RES_KERNEL,), kernel_dilation=(dilation,),
-                      padding=_same_padding(_RES_KERNEL, dilation))(nn.gelu(h))
+      h = h + _res_conv(widths[-1], h, dilation)
 
     for level in reversed(range(len(self.strides) - 1)):
       h = jnp.repeat(h, self.strides[level + 1], axis=1)
       h = nn.gelu(nn.Conv(widths[level], (self.kernel_size,),
-                          padding=_same_padding(self.kernel_size))(h))
+                          padding=[layers.same_padding(self.kernel_size)])(h))
       h = h + skips[level]
-      h = h + nn.Conv(widths[level], (_RES_KERNEL,), padding=_same_padding(_RES_KERNEL))(
-          nn.gelu(h))
+      h = h + _res_conv(widths[level], h)
 
-    out = nn.Conv(self.strides[0] * 2 * channels, (_OUT_KERNEL,),
-                  padding=_same_padding(_OUT_KERNEL),
+    out = nn.Conv(self.strides[0] * 2 * channels, (layers.OUT_KERNEL,),
+                  padding=[layers.same_padding(layers.OUT_KERNEL)],
                   kernel_init=nn.initializers.variance_scaling(1e-4, "fan_in", "normal"))(h)
     out = out.reshape(batch, padded, 2 * channels)
     gain, residual = out[..., :channels], out[..., channels:]
@@ -108,29 +94,16 @@ class TimeUNet(nn.Module):
     return audio_btc[:, :length]
 
 
-def _encoder_span(module, level, lo, hi):
-  """Input samples [lo', hi'] that encoder output `level` frames [lo, hi] depend on."""
-  for i in reversed(range(level + 1)):
-    stride = module.strides[i]
-    left = (module.kernel_size - stride) // 2
-    lo, hi = lo - _RES_KERNEL // 2, hi + _RES_KERNEL // 2
-    lo, hi = lo * stride - left, hi * stride - left + module.kernel_size - 1
-  return lo, hi
+def _res_conv(width, h, dilation=1):
+  """The residual branch: GELU, then a (dilated) conv of kernel `layers.RES_KERNEL`."""
+  return nn.Conv(width, (layers.RES_KERNEL,), kernel_dilation=(dilation,),
+                 padding=[layers.same_padding(layers.RES_KERNEL, dilation)])(nn.gelu(h))
 
 
-def _decoder_span(module, level, lo, hi):
-  """Input samples that decoder features at `level` frames [lo, hi] depend on (all paths)."""
+def _span(module):
   depth = len(module.strides)
-  if level == depth - 1:
-    reach = sum(module.bottleneck_dilations) * (_RES_KERNEL // 2)
-    return _encoder_span(module, level, lo - reach, hi + reach)
-  lo, hi = lo - _RES_KERNEL // 2, hi + _RES_KERNEL // 2
-  skip_lo, skip_hi = _encoder_span(module, level, lo, hi)
-  (pad_left, pad_right), = _same_padding(module.kernel_size)
-  stride = module.strides[level + 1]
-  deep_lo, deep_hi = _decoder_span(module, level + 1, (lo - pad_left) // stride,
-                                   (hi + pad_right) // stride)
-  return min(skip_lo, deep_lo), max(skip_hi, deep_hi)
+  return layers.UNetSpan(tuple(module.strides), (module.kernel_size,) * depth, module.kernel_size,
+                         tuple(module.bottleneck_dilations))
 
 
 def alignment(module):
@@ -144,9 +117,9 @@ def context(module):
   The maximum over the output sample's phase within `prod(strides)`; computed by interval
   arithmetic over the same layers `TimeUNet.__call__` builds (checked by an impulse probe test).
   """
+  span = _span(module)
   left = right = 0
   for sample in range(math.prod(module.strides)):
-    frame = sample // module.strides[0]
-    lo, hi = _decoder_span(module, 0, frame - _OUT_KERNEL // 2, frame + _OUT_KERNEL // 2)
+    lo, hi = span.output(sample)
     left, right = max(left, sample - lo), max(right, hi - sample)
   return left, right
