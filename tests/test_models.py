@@ -8,7 +8,8 @@ import pytest
 import scipy.signal
 
 from experiments import base
-from mixnet import losses, models
+from mixnet import errors, losses, models
+from mixnet.models import time_unet
 
 SR = 44100
 NAMES = ("time_unet", "spectral_unet")
@@ -64,8 +65,9 @@ def test_wrong_channel_count_raises(name):
 def test_registry_errors_and_counts():
   config = _model_config("time_unet")
   config.name = "wavenet"
-  with pytest.raises(ValueError, match="unknown model name 'wavenet'"):
+  with pytest.raises(errors.MixnetError, match="unknown model 'wavenet'; expected one of .*unet"):
     models.build(config)
+  assert models.AudioUNet is time_unet.TimeUNet
   for name in NAMES:
     config = _model_config(name)
     _, params = _init(config, _vocalish(512))

@@ -12,7 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mixnet import errors
 from mixnet.models import chain, hybrid, spectral_unet, time_unet
+
+# The time-domain U-Net under the name the first design of mixnet gave it; "time_unet" in configs.
+AudioUNet = time_unet.TimeUNet
 
 # name -> (Module class, library with its `context(module)` and `alignment(module)`).
 _MODELS = {
@@ -25,7 +29,8 @@ _MODELS = {
 
 def _lookup(model_config):
   if model_config.name not in _MODELS:
-    raise ValueError(f"unknown model name {model_config.name!r}; expected one of {sorted(_MODELS)}")
+    raise errors.MixnetError(f"config.model.name: unknown model {model_config.name!r}; expected "
+                             f"one of {', '.join(sorted(_MODELS))}")
   return _MODELS[model_config.name]
 
 
