@@ -7,6 +7,10 @@ than anything worth hand-writing.
 
 Bad input raises `AudioError` with the file's path and the problem in the message, so a user
 with hundreds of files knows which one to fix.
+
+Output files are written in the format their extension names (`OUTPUT_FORMATS`: WAV, FLAC, AIFF,
+Ogg Vorbis, MP3), where the libsndfile that soundfile loaded can write it; `output_format` says
+which before any work is done, and refuses anything else.
 """
 
 import os
@@ -15,12 +19,22 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from mixnet import fileio
+from mixnet import errors, fileio
 
 MAX_CHANNELS = 2
 
+# Extension -> (libsndfile format, default subtype). 24-bit PCM where the format has PCM.
+OUTPUT_FORMATS = {
+    ".wav": ("WAV", "PCM_24"),
+    ".flac": ("FLAC", "PCM_24"),
+    ".aif": ("AIFF", "PCM_24"),
+    ".aiff": ("AIFF", "PCM_24"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
 
-class AudioError(ValueError):
+
+class AudioError(errors.MixnetError):
   """An audio file is missing, unreadable or unusable; the message names the file."""
 
 
@@ -78,17 +92,61 @@ def load(path, sample_rate=None):
   return audio_tc, int(file_sr)
 
 
-def save(path, audio_tc, sample_rate, subtype="PCM_24"):
-  """Writes `audio_tc` ([time, channels] float32 at `sample_rate` Hz) atomically.
+def writable_extensions():
+  """The output extensions (of `OUTPUT_FORMATS`) that this soundfile/libsndfile can write."""
+  return [ext for ext, (fmt, subtype) in OUTPUT_FORMATS.items()
+          if fmt in sf.available_formats() and sf.check_format(fmt, subtype)]
 
-  The data goes to a temporary file in the destination folder, which is then renamed over
-  `path`, so a crash never leaves a half-written file under the final name.
+
+def output_format(path, subtype=None):
+  """(format, subtype) that `save` writes `path` in, from its extension.
+
+  Args:
+    path: the output file name.
+    subtype: a libsndfile subtype (e.g. "PCM_16", "FLOAT"); default: the format's own.
 
   Raises:
-    AudioError: the array is empty, not finite, or has more than two channels, or the folder
-      cannot be written.
+    AudioError: the extension is not an audio format mixnet writes, this libsndfile cannot
+      write it, or the format has no such subtype.
   """
   path = os.fspath(path)
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in OUTPUT_FORMATS:
+    raise AudioError(f"{path}: cannot write '{ext or 'no extension'}' files; the output name "
+                     f"must end in one of {', '.join(writable_extensions())}")
+  fmt, default_subtype = OUTPUT_FORMATS[ext]
+  subtype = subtype or default_subtype
+  if fmt not in sf.available_formats():
+    raise AudioError(f"{path}: this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt} "
+                     f"files; use one of {', '.join(writable_extensions())}")
+  if not sf.check_format(fmt, subtype):
+    raise AudioError(f"{path}: {fmt} files cannot hold subtype {subtype} "
+                     f"(valid: {', '.join(sf.available_subtypes(fmt))})")
+  return fmt, subtype
+
+
+def save(path, audio_tc, sample_rate, subtype=None, overwrite=True):
+  """Writes `audio_tc` ([time, channels] float32 at `sample_rate` Hz) atomically.
+
+  The format follows the extension (see `output_format`; 24-bit PCM by default). The data goes
+  to a temporary file in the destination folder, which is then renamed to `path`, so a crash
+  never leaves a half-written file under the final name; the file gets the umask's permissions.
+
+  Args:
+    path: output file.
+    audio_tc: float32 `[time, channels]` (or `[time]`), samples in [-1, 1].
+    sample_rate: Hz.
+    subtype: libsndfile subtype; default: the format's (`OUTPUT_FORMATS`).
+    overwrite: replace an existing file; if False, an existing `path` raises AudioError and
+      is left untouched (checked atomically when the file is moved into place).
+
+  Raises:
+    AudioError: the array is empty, not finite, or has more than two channels; the format
+      cannot be written (or not at this sample rate); the folder cannot be written; the file
+      exists and `overwrite` is False.
+  """
+  path = os.fspath(path)
+  fmt, subtype = output_format(path, subtype)
   audio_tc = np.asarray(audio_tc, dtype=np.float32)
   if audio_tc.ndim == 1:
     audio_tc = audio_tc[:, None]
@@ -102,23 +160,33 @@ def save(path, audio_tc, sample_rate, subtype="PCM_24"):
   if not os.path.isdir(folder):
     raise AudioError(f"{path}: output folder {folder} does not exist")
   try:
-    with fileio.atomic_path(path) as tmp:
-      sf.write(tmp, audio_tc, int(sample_rate), subtype=subtype, format=_format_for(path))
+    with fileio.atomic_path(path, overwrite=overwrite) as tmp:
+      sf.write(tmp, audio_tc, int(sample_rate), subtype=subtype, format=fmt)
+  except FileExistsError as e:
+    raise AudioError(f"{path}: already exists; refusing to replace it") from e
+  except sf.LibsndfileError as e:
+    raise AudioError(f"{path}: libsndfile cannot write {fmt} ({subtype}) at {sample_rate} Hz "
+                     f"with {audio_tc.shape[1]} channel(s): {e}") from e
   except OSError as e:
     raise AudioError(f"{path}: cannot write to folder {folder} ({e.strerror or e})") from e
 
 
-def _format_for(path):
-  ext = os.path.splitext(path)[1].lower().lstrip(".")
-  return {"wav": "WAV", "flac": "FLAC", "aif": "AIFF", "aiff": "AIFF"}.get(ext, "WAV")
+def same_file(a, b):
+  """Whether paths `a` and `b` name one file (also through symlinks, `..` or hard links)."""
+  if os.path.realpath(a) == os.path.realpath(b):
+    return True
+  try:
+    return os.path.samefile(a, b)
+  except OSError:  # one of them does not exist: they cannot be the same existing file
+    return False
 
 
 def ensure_not_input(out_path, *in_paths):
   """Raises AudioError if `out_path` is (or links to) one of `in_paths`: never overwrite inputs."""
-  out_real = os.path.realpath(out_path)
   for p in in_paths:
-    if os.path.realpath(p) == out_real:
-      raise AudioError(f"{out_path}: output path is the input file; refusing to overwrite it")
+    if same_file(out_path, p):
+      raise AudioError(
+          f"{out_path}: output path is the input file {p}; an input is never replaced")
 
 
 def resample(audio_tc, from_rate, to_rate):

@@ -6,37 +6,47 @@ A training workdir holds two Orbax `CheckpointManager` folders:
                              step, params, optimizer state, EMA), `params` (the export parameters:
                              EMA if enabled, else raw) and `meta` (JSON, below).
   WORKDIR/best/STEP/         the single step with the lowest validation loss seen so far:
-                             `params` and `meta` only. This is the original design's
-                             "best_model.pt".
+                             `params` and `meta` only: the model a user exports.
 
 `meta` is everything inference needs besides the weights: the resolved config (model
 hyper-parameters, sample rate, channels), the step and the validation loss. Orbax writes each
 step into a temporary folder and renames it when complete, so a run killed mid-save never leaves a
 half-written checkpoint that a restore could pick up.
 
-Inference resolves a user-supplied path with `resolve`: a workdir (best, else latest), one of the
-two manager folders (its best/latest step), or a single step folder.
+Inference names a checkpoint by a user-supplied path: a workdir (best, else latest), one of the
+two manager folders (its best/latest step), or a single step folder. `candidates` lists the
+steps such a path offers, preferred first; `load` tries them in that order, so a corrupt `best/`
+step falls back to the newest intact one (with one warning saying which). Reading is quiet:
+Orbax's INFO/WARNING chatter is dropped while mixnet reads a checkpoint, and a failed restore
+becomes one `CheckpointError` line instead of a TensorStore spec dump.
 """
 
+import contextlib
 import dataclasses
 import os
+import sys
 
 import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
+
+from mixnet import errors
 
 LATEST = "checkpoints"
 BEST = "best"
+_MAX_REASON = 200  # characters of a library's error message kept in a CheckpointError
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.MixnetError):
   """A checkpoint path holds no usable checkpoint; the message names the path and the problem."""
 
 
 def _manager(directory, item_names, max_to_keep, best=False, read_only=False):
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=max_to_keep,
+      max_to_keep=None if read_only else max_to_keep,
+      save_interval_steps=0 if read_only else 1,
       create=not read_only,
       read_only=read_only,
       best_fn=(lambda m: m["val_loss"]) if best else None,
@@ -106,6 +116,9 @@ class Located:
   directory: str
   step: int
 
+  def __str__(self):
+    return os.path.join(self.directory, str(self.step))
+
 
 def _steps_in(directory):
   if not os.path.isdir(directory):
@@ -114,12 +127,16 @@ def _steps_in(directory):
                 if d.isdigit() and os.path.isdir(os.path.join(directory, d)))
 
 
-def resolve(path):
-  """Finds the checkpoint that `path` names.
+def candidates(path):
+  """The checkpoint steps that `path` offers, preferred first.
 
   Args:
-    path: a training workdir (its best checkpoint, else its latest), a `best`/`checkpoints`
-      manager folder (its best or latest step), or one step folder inside such a folder.
+    path: a training workdir (its best step, then the other `best/` steps and the `checkpoints/`
+      steps, newest first), a `best`/`checkpoints` manager folder (its best or latest step, then
+      its other steps, newest first), or one step folder inside such a folder (that step only).
+
+  Returns:
+    A non-empty list of `Located`.
 
   Raises:
     CheckpointError: nothing usable is there.
@@ -129,47 +146,129 @@ def resolve(path):
     raise CheckpointError(f"{path}: checkpoint path does not exist")
   if not os.path.isdir(path):
     raise CheckpointError(f"{path}: is a file; expected a training workdir or checkpoint folder")
-  for sub in (BEST, LATEST):
-    steps = _steps_in(os.path.join(path, sub))
-    if steps:
-      return Located(os.path.join(path, sub), _pick(os.path.join(path, sub), steps))
-  steps = _steps_in(path)
-  if steps:
-    return Located(path, _pick(path, steps))
+  managers = [os.path.join(path, sub) for sub in (BEST, LATEST)
+              if _steps_in(os.path.join(path, sub))]
+  if not managers and _steps_in(path):
+    managers = [path]
+  found = []
+  for directory in managers:
+    steps = _steps_in(directory)
+    first = _pick(directory, steps)
+    found += [Located(directory, s) for s in [first] + [s for s in steps[::-1] if s != first]]
+  if found:
+    return found
   name = os.path.basename(path)
   if name.isdigit():
-    return Located(os.path.dirname(path), int(name))
+    return [Located(os.path.dirname(path), int(name))]
   raise CheckpointError(
       f"{path}: no checkpoint found (expected a training workdir with '{BEST}/' or '{LATEST}/', "
       "or a checkpoint folder with numbered steps)")
 
 
+def resolve(path):
+  """The preferred checkpoint step of `path` (see `candidates`); raises CheckpointError."""
+  return candidates(path)[0]
+
+
+def load(path, restore_fn):
+  """Restores the first of `candidates(path)` that `restore_fn` can load.
+
+  Args:
+    path: see `candidates`.
+    restore_fn: `Located -> result`; raises `CheckpointError` for a step it cannot use.
+
+  Returns:
+    (located, result) of the step used. If preferred steps were skipped, one warning names
+    them, why, and the step used instead.
+
+  Raises:
+    CheckpointError: no step loads; the message is the preferred step's problem.
+  """
+  tried = candidates(path)
+  problems = []
+  for located in tried:
+    try:
+      result = restore_fn(located)
+    except CheckpointError as e:
+      problems.append(str(e))
+      continue
+    if problems:
+      logging.warning("%s; using %s instead", "; ".join(problems), located)
+    return located, result
+  others = f" (and {len(tried) - 1} other step(s) failed too)" if len(tried) > 1 else ""
+  raise CheckpointError(problems[0] + others)
+
+
 def _pick(directory, steps):
   if os.path.basename(directory) != BEST:
     return steps[-1]
-  mngr = _manager(directory, ("params", "meta"), 1, best=True, read_only=True)
-  best = mngr.best_step()
-  mngr.close()
-  return steps[-1] if best is None else best
+  with quiet_orbax():
+    mngr = _manager(directory, ("params", "meta"), 1, best=True, read_only=True)
+    best = mngr.best_step()
+    mngr.close()
+  return steps[-1] if best is None or best not in steps else best
+
+
+class _DropOrbaxChatter:
+  """absl log filter: drops Orbax's records below ERROR."""
+
+  def filter(self, record):
+    orbax = f"{os.sep}orbax{os.sep}" in record.pathname
+    return record.levelno >= logging.converter.STANDARD_ERROR or not orbax
+
+
+def _ignore_closed_loop_callbacks(unraisable):
+  """After a failed restore, TensorStore completes its other reads into Orbax's closed event
+  loop; each raises "Event loop is closed" where nothing can catch it. Those are dropped; any
+  other unraisable exception goes to the previous hook."""
+  exc = unraisable.exc_value
+  if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+    return
+  _ignore_closed_loop_callbacks.previous(unraisable)
+
+
+@contextlib.contextmanager
+def quiet_orbax():
+  """Drops Orbax's INFO/WARNING log records inside the block (errors still show)."""
+  if sys.unraisablehook is not _ignore_closed_loop_callbacks:
+    _ignore_closed_loop_callbacks.previous = sys.unraisablehook
+    sys.unraisablehook = _ignore_closed_loop_callbacks
+  chatter = _DropOrbaxChatter()
+  logger = logging.get_absl_logger()
+  logger.addFilter(chatter)
+  try:
+    yield
+  finally:
+    logger.removeFilter(chatter)
+
+
+def _reason(e):
+  """A library exception as one short line (TensorStore errors embed a whole JSON spec)."""
+  text = " ".join(str(e).split())
+  if len(text) > _MAX_REASON:
+    text = text[:_MAX_REASON].rstrip() + "..."
+  return f"{type(e).__name__}: {text}"
 
 
 def load_meta(located):
   """The `meta` JSON saved with a checkpoint."""
-  mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
-  try:
-    return mngr.restore(located.step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-  except Exception as e:
-    raise CheckpointError(
-        f"{located.directory}/{located.step}: cannot read checkpoint metadata ({e})") from e
-  finally:
-    mngr.close()
+  with quiet_orbax():
+    mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
+    try:
+      return mngr.restore(
+          located.step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+    except Exception as e:
+      raise CheckpointError(
+          f"{located}: cannot read checkpoint metadata ({_reason(e)})") from e
+    finally:
+      mngr.close()
 
 
 def load_params(located, abstract_params):
   """Restores the export parameters into the structure of `abstract_params`.
 
   Args:
-    located: from `resolve`.
+    located: from `resolve` or `candidates`.
     abstract_params: a pytree of `jax.ShapeDtypeStruct` (e.g. from `jax.eval_shape` of the
       model's init); arrays land on the default device unless the structs carry shardings.
 
@@ -181,21 +280,21 @@ def load_params(located, abstract_params):
   abstract_params = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding or device),
       abstract_params)
-  mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
-  try:
-    restored = mngr.restore(
-        located.step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
-  except Exception as e:
-    raise CheckpointError(
-        f"{located.directory}/{located.step}: cannot restore parameters ({type(e).__name__}: {e})"
-    ) from e
-  finally:
-    mngr.close()
+  with quiet_orbax():
+    mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
+    try:
+      restored = mngr.restore(
+          located.step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
+    except Exception as e:
+      raise CheckpointError(
+          f"{located}: cannot restore parameters, the files are corrupt or do not match the "
+          f"saved config ({_reason(e)})") from e
+    finally:
+      mngr.close()
   params = restored.params
   want = jax.tree.map(lambda x: x.shape, abstract_params)
   got = jax.tree.map(lambda x: np.shape(x), params)
   if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
     raise CheckpointError(
-        f"{located.directory}/{located.step}: saved parameters do not match the model "
-        "built from the saved config")
+        f"{located}: saved parameters do not match the model built from the saved config")
   return params

@@ -40,11 +40,47 @@ def test_save_is_atomic_when_writing_fails(tmp_path):
   before = path.read_bytes()
   with pytest.raises(audio.AudioError, match="NaN"):
     audio.save(path, np.full((10, 1), np.nan, np.float32), 8000)
-  with pytest.raises(ValueError):
-    # An invalid subtype fails inside soundfile, after the temp file exists.
+  with pytest.raises(audio.AudioError, match="no such subtype|cannot hold subtype"):
     audio.save(path, _sine(100, 8000, 0.1), 8000, subtype="NOT_A_SUBTYPE")
   assert path.read_bytes() == before
   assert sorted(os.listdir(tmp_path)) == ["keep.wav"]
+
+
+def test_failed_encode_leaves_no_temp_file(tmp_path):
+  if ".mp3" not in audio.writable_extensions():
+    pytest.skip("this libsndfile cannot write MP3")
+  # MP3 has no 96 kHz: libsndfile fails after the temporary file exists.
+  with pytest.raises(audio.AudioError, match=r"x\.mp3: libsndfile cannot write MP3.*96000 Hz"):
+    audio.save(tmp_path / "x.mp3", _sine(100, 96000, 0.1), 96000)
+  assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("ext", sorted(audio.OUTPUT_FORMATS))
+def test_format_follows_extension(tmp_path, ext):
+  fmt, _ = audio.OUTPUT_FORMATS[ext]
+  if ext not in audio.writable_extensions():
+    with pytest.raises(audio.AudioError, match=f"cannot write {fmt}"):
+      audio.save(tmp_path / f"x{ext}", _sine(440, 16000, 0.2), 16000)
+    return
+  audio.save(tmp_path / f"X{ext.upper()}", _sine(440, 16000, 0.2), 16000)  # case-insensitive
+  assert sf.info(tmp_path / f"X{ext.upper()}").format == fmt
+
+
+def test_unknown_extension_is_refused(tmp_path):
+  with pytest.raises(audio.AudioError, match=r"x\.txt: cannot write '\.txt' files"):
+    audio.save(tmp_path / "x.txt", _sine(440, 8000, 0.1), 8000)
+  with pytest.raises(audio.AudioError, match="no extension"):
+    audio.output_format(tmp_path / "x")
+
+
+def test_save_without_overwrite_keeps_an_existing_file(tmp_path):
+  path = tmp_path / "x.wav"
+  path.write_bytes(b"mine")
+  with pytest.raises(audio.AudioError, match=r"x\.wav: already exists"):
+    audio.save(path, _sine(440, 8000, 0.1), 8000, overwrite=False)
+  assert path.read_bytes() == b"mine" and os.listdir(tmp_path) == ["x.wav"]
+  audio.save(tmp_path / "new.wav", _sine(440, 8000, 0.1), 8000, overwrite=False)
+  assert audio.load(tmp_path / "new.wav")[0].shape == (800, 1)
 
 
 def test_resample_sine_accuracy(tmp_path):
@@ -142,6 +178,9 @@ def test_never_overwrite_input(tmp_path):
   audio.save(src, _sine(440, 8000, 0.1), 8000)
   link = tmp_path / "link.wav"
   os.symlink(src, link)
-  with pytest.raises(audio.AudioError, match="is the input file"):
-    audio.ensure_not_input(link, src)
+  os.link(src, tmp_path / "hard.wav")
+  for alias in (link, tmp_path / "hard.wav", tmp_path / "." / "in.wav"):
+    with pytest.raises(audio.AudioError, match="is the input file"):
+      audio.ensure_not_input(alias, src)
   audio.ensure_not_input(tmp_path / "out.wav", src)
+  assert audio.same_file(link, src) and not audio.same_file(tmp_path / "out.wav", src)

@@ -1,4 +1,4 @@
-"""Inference: chunked == one pass, every length, engines and fallbacks, bad input."""
+"""Inference: chunked == one pass, every length, engines and fallbacks, outputs, silence."""
 
 import json
 import os
@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from experiments import base
-from mixnet import audio, checkpoints, infer, models
+from mixnet import audio, checkpoints, chunking, infer, models
 
 SR = 16000
 
@@ -45,10 +45,10 @@ def _model(name):
 @pytest.mark.parametrize("name", ["time_unet", "spectral_unet"])
 def test_chunked_equals_one_pass(name):
   config, model, params = _model(name)
-  plan = infer.ChunkPlan.create(config, chunk_seconds=0.0, sample_rate=SR)  # smallest chunk
+  plan = chunking.ChunkPlan.create(config, chunk_seconds=0.0, sample_rate=SR)  # smallest chunk
   x = _vocal(plan.hop * 5.5 / SR)  # several chunks and a partial last one
   apply = jax.jit(lambda b: model.apply({"params": params}, b))
-  chunked = infer.process_chunked(apply, x, plan, batch_size=2)
+  chunked = chunking.process_chunked(apply, x, plan, batch_size=2)
   padded = np.pad(x, [(plan.context, plan.context), (0, 0)])
   one_pass = np.asarray(apply(padded[None]))[0, plan.context:plan.context + len(x)]
   assert chunked.shape == x.shape
@@ -58,8 +58,8 @@ def test_chunked_equals_one_pass(name):
 
 def test_chunk_weights_sum_to_one():
   config, _, _ = _model("time_unet")
-  plan = infer.ChunkPlan.create(config, 0.0, SR)
-  w = infer.chunk_weights(plan, 4)
+  plan = chunking.ChunkPlan.create(config, 0.0, SR)
+  w = chunking.chunk_weights(plan, 4)
   total = np.zeros(3 * plan.hop + plan.chunk)
   for k in range(4):
     total[k * plan.hop:k * plan.hop + plan.chunk] += w[k]
@@ -68,12 +68,13 @@ def test_chunk_weights_sum_to_one():
   assert plan.hop > 0 and plan.chunk - plan.hop > models.receptive_field(config) // 2
 
 
-def test_dsp_fallback_without_checkpoint(tmp_path):
+def test_dsp_without_checkpoint(tmp_path, caplog):
   src = tmp_path / "take.wav"
   audio.save(src, _vocal(1.0, channels=2), SR)
-  with pytest.warns(UserWarning, match="DSP vocal chain.*no checkpoint"):
-    summary = infer.process_file(src, tmp_path / "out.wav", preset="warm")
+  summary = infer.process_file(src, tmp_path / "out.wav", preset="warm")
   assert summary["engine"] == "dsp" and summary["preset"] == "warm"
+  assert summary["fallback_reason"] == "no checkpoint given"
+  assert not [r for r in caplog.records if r.levelname == "WARNING"]  # DSP was asked for
   y, sr = audio.load(tmp_path / "out.wav")
   assert sr == SR and y.shape == (SR, 2)
   assert summary["peak_dbfs"] <= -1.0 + 1e-3
@@ -110,8 +111,7 @@ def test_trained_model_end_to_end_with_resampling(processor, trained_workdir, tm
 def test_output_sample_rate_and_channels_on_request(tmp_path):
   src = tmp_path / "in.wav"
   audio.save(src, _vocal(0.5), SR)
-  with pytest.warns(UserWarning):
-    infer.process_file(src, tmp_path / "out.wav", sample_rate=22050, channels=2)
+  infer.process_file(src, tmp_path / "out.wav", sample_rate=22050, channels=2)
   info = sf.info(tmp_path / "out.wav")
   assert info.samplerate == 22050 and info.channels == 2
 
@@ -132,13 +132,65 @@ def test_bad_input_files(tmp_path, problem):
   assert not (tmp_path / "out.wav").exists()
 
 
-def test_output_equal_to_input_is_refused(tmp_path):
+@pytest.mark.parametrize("alias", ["same", "relative", "symlink", "hardlink"])
+def test_output_equal_to_input_is_refused(tmp_path, monkeypatch, alias):
   src = tmp_path / "take.wav"
   audio.save(src, _vocal(0.2), SR)
+  out = {"same": lambda: src, "relative": lambda: "sub/../take.wav",
+         "symlink": lambda: tmp_path / "link.wav", "hardlink": lambda: tmp_path / "hard.wav"}
+  (tmp_path / "sub").mkdir()
+  os.symlink(src, tmp_path / "link.wav")
+  os.link(src, tmp_path / "hard.wav")
+  monkeypatch.chdir(tmp_path)
   before = src.read_bytes()
   with pytest.raises(audio.AudioError, match="is the input file"):
-    infer.process_file(src, src)
+    infer.process_file(src, out[alias](), overwrite=True)
   assert src.read_bytes() == before
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path):
+  src, out = tmp_path / "take.wav", tmp_path / "out.wav"
+  audio.save(src, _vocal(0.3), SR)
+  out.write_bytes(b"the user's own file")
+  with pytest.raises(audio.AudioError, match=r"out\.wav: already exists"):
+    infer.process_file(src, out)
+  assert out.read_bytes() == b"the user's own file"
+  infer.process_file(src, out, overwrite=True)
+  assert audio.load(out)[0].shape == (int(0.3 * SR), 1)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_output_permissions_follow_the_umask(tmp_path, umask):
+  src, out = tmp_path / "take.wav", tmp_path / "out.wav"
+  audio.save(src, _vocal(0.2), SR)
+  old = os.umask(umask)
+  try:
+    infer.process_file(src, out)
+    infer.process_file(src, out, overwrite=True)  # re-mixing keeps normal permissions too
+  finally:
+    os.umask(old)
+  assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("ext,fmt", [(".flac", "FLAC"), (".ogg", "OGG"), (".mp3", "MP3"),
+                                     (".aiff", "AIFF"), (".wav", "WAV")])
+def test_output_format_follows_the_extension(tmp_path, ext, fmt):
+  if ext not in audio.writable_extensions():
+    pytest.skip(f"this libsndfile cannot write {fmt}")
+  src = tmp_path / "take.wav"
+  audio.save(src, _vocal(0.5), SR)
+  infer.process_file(src, tmp_path / f"out{ext}")
+  info = sf.info(tmp_path / f"out{ext}")
+  assert info.format == fmt and info.samplerate == SR
+  y, _ = audio.load(tmp_path / f"out{ext}")
+  assert abs(y.shape[0] - int(0.5 * SR)) < 0.1 * SR and np.max(np.abs(y)) > 0.01
+
+
+def test_unknown_output_format_is_refused_before_reading(tmp_path):
+  # The input does not even exist: the output is checked first.
+  with pytest.raises(audio.AudioError, match=r"out\.xyz: cannot write '\.xyz' files.*\.flac"):
+    infer.process_file(tmp_path / "missing.wav", tmp_path / "out.xyz")
+  assert os.listdir(tmp_path) == []
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -152,21 +204,24 @@ def test_unwritable_output_folder(tmp_path):
     infer.process_file(src, tmp_path / "missing" / "out.wav")
 
 
-def _corrupt(workdir, tmp_path):
+def _corrupt(workdir, tmp_path, managers):
+  """A copy of `workdir` whose parameter data files in `managers` are garbage."""
   bad = tmp_path / "corrupt"
   shutil.copytree(workdir, bad)
-  for root, _, files in os.walk(bad / checkpoints.BEST):
-    for f in files:
-      if "params" in root and not f.endswith(".json"):
-        with open(os.path.join(root, f), "wb") as fh:
-          fh.write(b"\0garbage")
+  for manager in managers:
+    for root, _, files in os.walk(bad / manager):
+      for f in files:
+        if "params" in root and os.path.basename(root) == "d":
+          with open(os.path.join(root, f), "wb") as fh:
+            fh.write(b"\0garbage")
   return bad
 
 
-def _incompatible(workdir, tmp_path):
+def _incompatible(workdir, tmp_path, managers):
+  """A copy of `workdir` whose saved config in `managers` no longer matches the parameters."""
   bad = tmp_path / "incompatible"
   shutil.copytree(workdir, bad)
-  for root, _, files in os.walk(bad / checkpoints.BEST):
+  for root, _, files in (w for m in managers for w in os.walk(bad / m)):
     for f in files:
       if os.path.basename(root) == "meta" and f == "metadata":
         path = os.path.join(root, f)
@@ -178,17 +233,39 @@ def _incompatible(workdir, tmp_path):
   return bad
 
 
+def _warnings(caplog):
+  return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
 @pytest.mark.parametrize("kind", ["empty", "corrupt", "incompatible"])
-def test_bad_checkpoints(trained_workdir, tmp_path, kind):
-  path = {"empty": lambda: tmp_path, "corrupt": lambda: _corrupt(trained_workdir, tmp_path),
-          "incompatible": lambda: _incompatible(trained_workdir, tmp_path)}[kind]()
-  with pytest.raises(checkpoints.CheckpointError, match=str(path)):
+def test_bad_checkpoints(trained_workdir, tmp_path, caplog, kind):
+  everything = (checkpoints.BEST, checkpoints.LATEST)
+  path = {"empty": lambda: tmp_path,
+          "corrupt": lambda: _corrupt(trained_workdir, tmp_path, everything),
+          "incompatible": lambda: _incompatible(trained_workdir, tmp_path, everything)}[kind]()
+  with pytest.raises(checkpoints.CheckpointError, match=str(path)) as raised:
     infer.AudioProcessor(str(path), strict=True)
-  with pytest.warns(UserWarning, match="DSP vocal chain"):
-    proc = infer.AudioProcessor(str(path))
+  assert "\n" not in str(raised.value) and len(str(raised.value)) < 500
+  caplog.clear()
+  proc = infer.AudioProcessor(str(path))
   assert proc.engine == "dsp" and str(path) in proc.fallback_reason
+  assert len(_warnings(caplog)) == 1 and "DSP vocal chain" in _warnings(caplog)[0]
   y = proc.process_vocal(_vocal(0.3), SR)
   assert y.shape == (int(0.3 * SR), 1)
+
+
+@pytest.mark.parametrize("damage", [_corrupt, _incompatible])
+def test_bad_best_step_falls_back_to_the_newest_intact_one(trained_workdir, tmp_path, caplog,
+                                                           damage):
+  path = damage(trained_workdir, tmp_path, (checkpoints.BEST,))
+  proc = infer.AudioProcessor(str(path), strict=True)
+  used = os.path.join(path, checkpoints.LATEST, "3")
+  assert proc.engine == "model" and proc.checkpoint == used
+  [warning] = _warnings(caplog)
+  assert os.path.join(path, checkpoints.BEST, "3") in warning and f"using {used}" in warning
+  reference = infer.AudioProcessor(trained_workdir, strict=True)
+  x = _vocal(0.5)
+  np.testing.assert_allclose(proc.process_vocal(x, SR), reference.process_vocal(x, SR), atol=1e-5)
 
 
 def test_output_matches_the_training_mixes_loudness(trained_workdir):
@@ -202,3 +279,25 @@ def test_output_matches_the_training_mixes_loudness(trained_workdir):
   assert abs(dsp.integrated_loudness(matched, SR) - target) < 0.5
   raw_level = infer.AudioProcessor(trained_workdir, strict=True, match_loudness=False)
   assert dsp.integrated_loudness(raw_level.process_vocal(x, SR), SR) < target - 10
+
+
+def test_digital_silence_in_gives_digital_silence_out(processor):
+  y = processor.process_vocal(np.zeros((SR, 2), np.float32), SR)
+  assert y.shape == (SR, 2) and not np.any(y)
+
+
+def test_silent_gaps_stay_silent_and_tails_are_kept(processor):
+  left, right = processor.context
+  reach = max(left, right) + 1000  # beyond the model's context and the resamplers' ringing
+  gap = 2 * reach + SR // 2
+  take = _vocal(1.0)
+  x = np.concatenate([take, np.zeros((gap, 1), np.float32), take])
+  y = processor.process_vocal(x, SR)
+  assert not np.any(y[SR + reach:SR + gap - reach])  # the model saw only silence there
+  assert np.max(np.abs(y[SR:SR + 200])) > 0  # output computed from real input is not cut
+  assert np.max(np.abs(y[:SR])) > 0.01 and np.max(np.abs(y[SR + gap:])) > 0.01
+
+
+def test_model_output_has_no_dc_offset(processor):
+  y = processor.process_vocal(_vocal(3.0), SR)
+  assert abs(float(np.mean(y))) < 1e-5 * max(1.0, float(np.sqrt(np.mean(y ** 2))) * 1e3)
