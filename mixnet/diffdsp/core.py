@@ -13,6 +13,7 @@ Audio arrays are float32 `[batch, time, channels]` (`x_btc`).
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.fft
 
 LN10_OVER_20 = float(np.log(10.0) / 20.0)
 
@@ -62,6 +63,8 @@ def fft_convolve(x_btc, h_tc):
     output at sample n depends only on input samples n - taps + 1 .. n.
   """
   length = x_btc.shape[1]
-  size = 1 << int(np.ceil(np.log2(max(length + h_tc.shape[0] - 1, 2))))
+  # Taps past the signal's length cannot reach a kept output sample.
+  h_tc = h_tc[:length]
+  size = scipy.fft.next_fast_len(max(length + h_tc.shape[0] - 1, 2), real=True)
   spectrum = jnp.fft.rfft(x_btc, size, axis=1) * jnp.fft.rfft(h_tc, size, axis=0)[None]
   return jnp.fft.irfft(spectrum, size, axis=1)[:, :length].astype(jnp.float32)

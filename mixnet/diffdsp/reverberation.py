@@ -64,7 +64,7 @@ def impulse_response(noise_cbt, sample_rate, rt60_s, band_db, predelay_ms, max_p
   """
   taps = noise_cbt.shape[2]
   t = jnp.arange(taps, dtype=jnp.float32) / sample_rate
-  envelope_bt = 10.0 ** (-3.0 * t[None, :] / rt60_s[:, None])
+  envelope_bt = jnp.exp((-3.0 * np.log(10.0)) * t[None, :] / rt60_s[:, None])
   weights_bt = core.db_to_gain(band_db)[:, None] * envelope_bt
   ir_ct = jnp.sum(noise_cbt * weights_bt[None], axis=1)
   fade = min(taps, int(FADE_S * sample_rate))
