@@ -45,14 +45,39 @@ def vocal(seconds=1.0, seed=0, channels=1, sample_rate=SR):
 
 @pytest.fixture(scope="module")
 def dsp_processor():
-  with pytest.warns(UserWarning, match="DSP vocal chain"):
-    return mixing.load_processor(None)
+  return mixing.load_processor(None)
 
 
 @pytest.fixture(scope="module")
 def client(dsp_processor):
   with TestClient(serve_app.create_app(processor=dsp_processor)) as c:
     yield c
+
+
+@pytest.fixture(scope="module")
+def model_workdir(tmp_path_factory):
+  """A workdir whose best checkpoint is a tiny 16 kHz model with small random weights (what the
+  service does with a model does not depend on the weights' values; drawing them with numpy
+  skips compiling the model's initialiser)."""
+  import jax
+  import jax.numpy as jnp
+
+  from experiments import base
+  from mixnet import checkpoints, models
+
+  config = base.get_config("tiny")
+  config.sample_rate = SR
+  config.model.time_unet.update(base_width=4, max_width=16)
+  shapes = jax.eval_shape(models.build(config.model).init, jax.random.key(0),
+                          jnp.zeros((1, 4096, config.model.channels)))["params"]
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda s: rng.normal(0, 0.05, s.shape).astype(s.dtype), shapes)
+  workdir = str(tmp_path_factory.mktemp("model"))
+  ckpts = checkpoints.RunCheckpoints(workdir)
+  ckpts.save_best(7, params, checkpoints.make_meta(config, 7, 0.5), 0.5)
+  ckpts.wait()
+  ckpts.close()
+  return workdir
 
 
 def expected_mix(processor, x_tc, sample_rate=SR, preset=None):
@@ -262,13 +287,14 @@ def test_concurrent_requests_each_get_their_own_mix(dsp_processor):
                                expected_mix(dsp_processor, sent, preset=presets[i]), atol=1e-6)
 
 
-def test_model_engine(trained_workdir):
-  app = serve_app.create_app(model_path=trained_workdir)
+def test_model_engine(model_workdir):
+  app = serve_app.create_app(model_path=model_workdir)
   with TestClient(app) as c:
     info = c.get("/v1/info").json()
     assert info["engine"] == "model" and info["presets"] == []
-    assert info["model"]["sample_rate"] == SR and info["model"]["step"] > 0
-    assert trained_workdir not in str(info)  # no server paths
+    assert info["model"]["sample_rate"] == SR and info["model"]["step"] == 7
+    assert info["model"]["version"].endswith("best/7")
+    assert model_workdir not in str(info)  # no server paths
     x_tc = vocal(1.0, seed=5, channels=2, sample_rate=22050)
     r = c.post("/v1/mix", content=wav_bytes(x_tc, 22050))
     assert r.status_code == 200 and r.headers["x-mixnet-engine"] == "model"
