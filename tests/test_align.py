@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.signal
+from helpers import shift
 
 from mixnet import dsp
 from mixnet.data import align, synthetic
@@ -10,13 +11,6 @@ from mixnet.data import align, synthetic
 SR = 16000
 # Offsets in ms (0 to 100, both directions); each pair is also tested inverted.
 OFFSETS_MS = (0.0, 0.0625, 3.0, 27.5, 64.0, 99.9375, 100.0, -0.0625, -12.0, -58.0, -100.0)
-
-
-def _shift(mixed_tc, offset):
-  """Delays (offset > 0) or advances (< 0) a `[time, channels]` signal by `offset` samples."""
-  if offset >= 0:
-    return np.concatenate([np.zeros((offset, mixed_tc.shape[1]), mixed_tc.dtype), mixed_tc])
-  return mixed_tc[-offset:]
 
 
 def _numpy_chain(x, sr, seed):
@@ -42,7 +36,7 @@ def _check_all_offsets(raw_tc, mixed_tc, sr):
     polarity = 1 if i % 2 else -1
     offset = int(round(offset_ms * sr / 1000))
     got_offset, confidence, got_polarity = align.estimate_offset(
-        raw_tc, polarity * _shift(mixed_tc, offset), sr, max_shift_s=0.1)
+        raw_tc, polarity * shift(mixed_tc, offset), sr, max_shift_s=0.1)
     assert abs(got_offset - offset) <= 1, (offset_ms, got_offset, offset)
     assert got_polarity == polarity, offset_ms
     assert 0.5 < confidence <= 1.0, (offset_ms, confidence)
@@ -68,7 +62,7 @@ def test_exact_at_44k_with_stereo_mix():
   for offset in (-4410, -1, 0, 1, 2345, 4410):
     for polarity in (1, -1):
       got, confidence, got_polarity = align.estimate_offset(
-          raw_tc[:, 0], polarity * _shift(mixed_tc, offset), sr)
+          raw_tc[:, 0], polarity * shift(mixed_tc, offset), sr)
       assert abs(got - offset) <= 1 and got_polarity == polarity, (offset, polarity, got)
       assert confidence > 0.5
 
@@ -95,7 +89,7 @@ def test_silent_side_returns_zero_confidence():
 
 def test_offset_beyond_max_shift_is_not_found_but_a_wider_search_finds_it():
   raw_tc = synthetic.synth_vocal(2.0, SR, seed=17)
-  mixed_tc = _shift(dsp.process(raw_tc, SR, "warm"), int(0.3 * SR))
+  mixed_tc = shift(dsp.process(raw_tc, SR, "warm"), int(0.3 * SR))
   _, confidence, _ = align.estimate_offset(raw_tc, mixed_tc, SR, max_shift_s=0.1)
   assert confidence < 0.3
   offset, confidence, _ = align.estimate_offset(raw_tc, mixed_tc, SR, max_shift_s=0.5)
@@ -105,7 +99,7 @@ def test_offset_beyond_max_shift_is_not_found_but_a_wider_search_finds_it():
 def test_long_file_uses_its_loudest_minute():
   voice = synthetic.synth_vocal(20.0, 8000, seed=18)
   raw_tc = np.concatenate([np.zeros((65 * 8000, 1), np.float32), voice])
-  mixed_tc = _shift(-dsp.process(raw_tc, 8000, "intimate"), 123)
+  mixed_tc = shift(-dsp.process(raw_tc, 8000, "intimate"), 123)
   assert align.estimate_offset(raw_tc, mixed_tc, 8000)[::2] == (123, -1)
 
 

@@ -3,27 +3,24 @@
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import ml_collections
 import numpy as np
 import pytest
 import soundfile as sf
 import tensorflow_datasets as tfds
+from helpers import shift
 
-from mixnet import audio, dsp
+from mixnet import audio, dsp, errors
 from mixnet.data import align, pairing, prepare, synthetic, tfds_builder
 
 SR = 16000
 SECONDS = 1.5
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _shift(x_tc, offset):
-  if offset >= 0:
-    return np.concatenate([np.zeros((offset, x_tc.shape[1]), np.float32), x_tc])
-  return x_tc[-offset:]
 
 
 def _take(seed, seconds=SECONDS):
@@ -44,19 +41,26 @@ def _write_messy(folder):
   save_mix("clean.wav", mix)
   raw, mix = _take(1)  # Mix exported at 22.05 kHz, 20 ms late, named with a suffix.
   save_raw("Resampled_dry.wav", raw)
-  save_mix("resampled_mix.wav", audio.resample(_shift(mix, 320), SR, 22050), 22050)
+  save_mix("resampled_mix.wav", audio.resample(shift(mix, 320), SR, 22050), 22050)
   raw, _ = _take(2)  # Mono take, stereo mix, 15 ms early.
   save_raw("stereo.wav", raw)
-  save_mix("Stereo.wav", _shift(dsp.process(np.repeat(raw, 2, axis=1), SR, "intimate"), -240))
+  save_mix("Stereo.wav", shift(dsp.process(np.repeat(raw, 2, axis=1), SR, "intimate"), -240))
   raw, mix = _take(3)
   save_raw("inverted.wav", raw)
-  save_mix("inverted.wav", -_shift(mix, 112))
+  save_mix("inverted.wav", -shift(mix, 112))
   raw, _ = _take(4)  # The mix rings on 0.5 s after the take.
   save_raw("tail.wav", raw)
   save_mix("tail.wav", dsp.process(np.pad(raw, ((0, SR // 2), (0, 0))), SR, "intimate"))
-  raw, mix = _take(5)  # The mix stops early.
+  raw, mix = _take(5)  # The mix stops early, in the middle of the performance.
   save_raw("cut.wav", raw)
-  save_mix("cut.wav", mix[:int(0.7 * len(mix))])
+  save_mix("cut.wav", mix[:int(0.4 * len(mix))])
+  raw, _ = _take(12, seconds=1.0)  # A 1-s take with an 8-s "mix": mostly another song's time.
+  save_raw("long.wav", raw)
+  save_mix("long.wav", dsp.process(np.pad(raw, ((0, 7 * SR), (0, 0))), SR, "intimate"))
+  raw, mix = _take(13)  # The raw take's last 0.4 s is room noise only: not a cut.
+  raw[-int(0.4 * SR):] = 1e-4 * np.random.default_rng(0).standard_normal((int(0.4 * SR), 1))
+  save_raw("trimmed.wav", raw)
+  save_mix("trimmed.wav", mix[:-int(0.4 * SR)])
   raw, mix = _take(6)
   save_raw("broken.wav", raw)
   with open(os.path.join(mixed_dir, "broken.wav"), "wb") as f:
@@ -69,7 +73,7 @@ def _write_messy(folder):
   save_mix("silence.wav", np.zeros((SR, 1), np.float32))
   raw, mix = _take(8)  # 300 ms late: beyond the 100 ms searched.
   save_raw("far.wav", raw)
-  save_mix("far.wav", _shift(mix, int(0.3 * SR)))
+  save_mix("far.wav", shift(mix, int(0.3 * SR)))
   save_raw("lonely.wav", raw)
   save_mix("orphan_mix.wav", mix)
   with open(os.path.join(raw_dir, "notes.txt"), "w") as f:
@@ -154,16 +158,41 @@ def test_polarity_inverted_mix_is_flipped_back(messy):
   _assert_aligned(*_stored(messy[3], "inverted"))
 
 
-def test_different_lengths_keep_the_mix_tail(messy):
+def test_a_reverb_tail_and_a_trimmed_silent_end_are_kept(messy):
   tail = _row(messy[3], "tail")
   assert tail["kept"] and tail["duration_s"] == pytest.approx(SECONDS + 0.5, abs=1e-3)
   raw_tc, mixed_tc = _stored(messy[3], "tail")
   assert len(raw_tc) == len(mixed_tc) == int((SECONDS + 0.5) * SR)
   assert np.all(raw_tc[-SR // 4:] == 0.0) and np.any(mixed_tc[-SR // 2:] != 0.0)
+  trimmed = _row(messy[3], "trimmed")
+  assert trimmed["kept"] and trimmed["reason"] == ""
+  assert trimmed["duration_s"] == pytest.approx(SECONDS - 0.4, abs=1e-3)
+
+
+def test_lengths_beyond_a_tail_or_latency_are_left_out_with_the_reason(messy):
+  long = _row(messy[3], "long")
+  assert not long["kept"]
+  assert "mix runs 7.0 s longer than the raw take" in long["reason"]
+  assert "max_tail_s=5" in long["reason"]
   cut = _row(messy[3], "cut")
-  assert cut["kept"] and cut["duration_s"] == pytest.approx(0.7 * SECONDS, abs=1e-3)
-  raw_tc, mixed_tc = _stored(messy[3], "cut")
-  assert len(raw_tc) == len(mixed_tc) == int(0.7 * int(SECONDS * SR))
+  assert not cut["kept"] and "mix ends 0.9 s before the raw take" in cut["reason"]
+  report = prepare.format_report(messy[3])
+  (line,) = [x for x in report.splitlines() if x.startswith("long ")]
+  assert " NO " in line and "length mismatch" in line
+
+
+def test_keep_length_mismatch_keeps_them(messy, tmp_path):
+  raw_dir, mixed_dir, _, _ = messy
+  summary = prepare.prepare_dataset(raw_dir, mixed_dir, str(tmp_path), sample_rate=SR,
+                                    val_fraction=0.3, keep_length_mismatch=True,
+                                    show_progress=False)
+  cut, long = _row(summary, "cut"), _row(summary, "long")
+  assert cut["kept"] and "(kept: keep_length_mismatch)" in cut["reason"]
+  assert long["kept"] and long["duration_s"] == pytest.approx(8.0, abs=1e-3)
+  assert cut["duration_s"] == pytest.approx(0.4 * SECONDS, abs=1e-3)
+  raw_tc, mixed_tc = _stored(summary, "cut")
+  assert len(raw_tc) == len(mixed_tc) == int(0.4 * int(SECONDS * SR))
+  assert summary["totals"]["kept"] == 8
 
 
 def test_unreadable_file_in_the_middle_is_reported_and_the_rest_builds(messy):
@@ -219,7 +248,7 @@ def test_shards_summary_and_pointer_exist_on_disk(messy):
   assert all(os.path.getsize(s) > SR * 4 for s in shards)
   with open(os.path.join(dataset_dir, prepare.SUMMARY_FILE)) as f:
     on_disk = json.load(f)
-  assert on_disk["totals"] == summary["totals"] and len(on_disk["pairs"]) == 10
+  assert on_disk["totals"] == summary["totals"] and len(on_disk["pairs"]) == 12
   assert prepare.find_prepared(data_dir)[0] == os.path.normpath(dataset_dir)
   builder = tfds.builder_from_directory(dataset_dir)
   stored = sum(s.num_examples for s in builder.info.splits.values())
@@ -236,6 +265,8 @@ def test_split_is_a_deterministic_hash_of_the_name(messy):
   builder = tfds.builder_from_directory(summary["dataset_dir"])
   assert builder.info.splits["validation"].num_examples == sum(
       r["split"] == "validation" for r in kept)
+  assert summary["totals"]["validation_names"] == sorted(
+      r["name"] for r in kept if r["split"] == "validation")
   names = [f"take_{i}" for i in range(2000)]
   share = np.mean([tfds_builder.split_of(n, 0.1) == "validation" for n in names])
   assert 0.08 < share < 0.12
@@ -298,7 +329,7 @@ def test_no_usable_pair_raises_with_reasons(tmp_path):
   for sub in ("raw", "mixed"):
     os.makedirs(tmp_path / sub)
     audio.save(str(tmp_path / sub / "quiet.wav"), np.zeros((SR, 1), np.float32), SR)
-  with pytest.raises(ValueError, match="no usable pair.*quiet: silent"):
+  with pytest.raises(pairing.PairingError, match="no usable pair.*quiet: silent"):
     prepare.prepare_dataset(str(tmp_path / "raw"), str(tmp_path / "mixed"),
                             str(tmp_path / "data"), sample_rate=SR, show_progress=False)
   with pytest.raises(prepare.PrepareError, match="no prepared dataset"):
@@ -322,25 +353,153 @@ def test_prepare_from_config_writes_demo_pairs_once(tmp_path):
     prepare.prepare_from_config(data_config, data_dir, demo_dir)
 
 
-def test_cli_prints_table_and_summary(tmp_path):
+def _cli(*flags, timeout=120):
+  return subprocess.run([sys.executable, "-m", "mixnet.data.prepare", *flags], cwd=REPO,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_prints_table_and_summary_and_no_library_notices(tmp_path):
   raw_tc, mix_tc = _take(11, seconds=1.0)
   for sub in ("raw", "mixed"):
     os.makedirs(tmp_path / sub)
   audio.save(str(tmp_path / "raw" / "song.wav"), raw_tc, SR)
-  audio.save(str(tmp_path / "mixed" / "song_mix.wav"), _shift(mix_tc, 80), SR)
-  result = subprocess.run(
-      [sys.executable, "-m", "mixnet.data.prepare", f"--raw_dir={tmp_path / 'raw'}",
-       f"--mixed_dir={tmp_path / 'mixed'}", f"--data_dir={tmp_path / 'data'}",
-       f"--sample_rate={SR}", "--val_fraction=0"],
-      cwd=REPO, capture_output=True, text=True, timeout=120,
-      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  audio.save(str(tmp_path / "mixed" / "song_mix.wav"), shift(mix_tc, 80), SR)
+  os.makedirs(tmp_path / "raw" / "old")
+  result = _cli(f"--raw_dir={tmp_path / 'raw'}", f"--mixed_dir={tmp_path / 'mixed'}",
+                f"--data_dir={tmp_path / 'data'}", f"--sample_rate={SR}", "--val_fraction=0")
   assert result.returncode == 0, result.stderr
   assert "offset ms" in result.stdout and "pairs: 1, kept: 1" in result.stdout
   (line,) = [x for x in result.stdout.splitlines() if x.startswith("song ")]
   assert "5.00" in line and "yes" in line
   assert "aligning" in result.stderr  # The tqdm progress bar.
-  bad = subprocess.run(
-      [sys.executable, "-m", "mixnet.data.prepare", f"--raw_dir={tmp_path / 'nothere'}",
-       f"--mixed_dir={tmp_path / 'mixed'}", f"--data_dir={tmp_path / 'data'}"],
-      cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert bad.returncode != 0 and "nothere does not exist" in bad.stderr
+  # One warning line for the subfolder; TFDS's and TensorFlow's notices stay in the log file.
+  warnings = [x for x in result.stderr.splitlines() if x.startswith("W")]
+  assert len(warnings) == 1 and "old" in warnings[0], result.stderr
+  console = result.stdout + result.stderr
+  for notice in ("Downloading and preparing", "custom data configuration", "dataset_info.json",
+                 "oneDNN", "I1", "Subsequent calls will reuse"):
+    assert notice not in console, console
+  assert "subfolders not searched" in result.stdout
+  with open(tmp_path / "data" / "logs" / "prepare.INFO") as f:
+    assert "custom data configuration" in f.read()
+
+
+@pytest.mark.parametrize("case", ["missing", "same_folder", "data_dir_is_a_file"])
+def test_cli_errors_are_one_line_with_exit_status_2(tmp_path, case):
+  os.makedirs(tmp_path / "takes")
+  audio.save(str(tmp_path / "takes" / "a.wav"), _take(14, seconds=0.5)[0], SR)
+  (tmp_path / "file").write_text("")
+  raw, mixed, data, expected = {
+      "missing": ("nothere", "takes", "data", "nothere: raw folder does not exist"),
+      "same_folder": ("takes", "./takes/", "data", "both the raw and the mixed folder"),
+      "data_dir_is_a_file": ("takes", "takes", "file", "file: data_dir is a file"),
+  }[case]
+  if case == "data_dir_is_a_file":
+    os.makedirs(tmp_path / "mixes")
+    mixed = "mixes"
+  result = subprocess.run(
+      [sys.executable, "-m", "mixnet.data.prepare", f"--raw_dir={raw}", f"--mixed_dir={mixed}",
+       f"--data_dir={data}"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, PYTHONPATH=REPO))
+  assert result.returncode == 2, result.stderr
+  (line,) = result.stderr.strip().splitlines()
+  assert line.startswith("error: ") and expected in line, line
+  assert not os.path.exists(tmp_path / "data")
+
+
+def test_data_dir_that_is_a_file_is_a_prepare_error(messy, tmp_path):
+  raw_dir, mixed_dir, _, _ = messy
+  (tmp_path / "data").write_text("")
+  for call in (lambda: prepare.prepare_dataset(raw_dir, mixed_dir, str(tmp_path / "data")),
+               lambda: prepare.find_prepared(str(tmp_path / "data"))):
+    with pytest.raises(prepare.PrepareError, match="data: data_dir is a file, not a folder"):
+      call()
+  assert issubclass(prepare.PrepareError, errors.MixnetError)
+  assert issubclass(tfds_builder.SettingsError, errors.MixnetError)
+  with pytest.raises(tfds_builder.SettingsError, match="^channels: must be 1 or 2, got 3"):
+    prepare.prepare_dataset(raw_dir, mixed_dir, str(tmp_path / "d2"), channels=3)
+
+
+def test_small_sets_keep_one_validation_pair():
+  names = [n for n in (f"take{i}" for i in range(200))
+           if tfds_builder.split_of(n, 0.1) == "train"][:9]
+  for count in range(1, 10):
+    splits = tfds_builder.assign_splits(names[:count], 0.1)
+    held_out = [n for n, s in splits.items() if s == "validation"]
+    expected = 1 if count >= tfds_builder.MIN_PAIRS_FOR_VALIDATION else 0
+    assert len(held_out) == expected, (count, splits)
+    assert set(splits) == set(names[:count])
+  assert tfds_builder.assign_splits(names[:5], 0.0) == dict.fromkeys(names[:5], "train")
+  # The held-out pair is the same however many others there are (lowest name hash).
+  assert tfds_builder.assign_splits(names[:3], 0.1) == {
+      n: s for n, s in tfds_builder.assign_splits(names[:9], 0.1).items() if n in names[:3]}
+  # All pairs hashed into validation: everything trains instead.
+  val_names = [n for n in (f"take{i}" for i in range(200))
+               if tfds_builder.split_of(n, 0.1) == "validation"][:2]
+  assert tfds_builder.assign_splits(val_names, 0.1) == dict.fromkeys(val_names, "train")
+
+
+def test_a_killed_build_is_cleaned_up_by_the_next(messy, tmp_path):
+  raw_dir, mixed_dir, _, summary = messy
+  data_dir = str(tmp_path)
+  config_dir = os.path.dirname(summary["dataset_dir"]).replace(messy[2], data_dir)
+  leftover = os.path.join(config_dir, "incomplete.AB12CD_1.0.0")
+  os.makedirs(os.path.join(leftover, "sub"))
+  stale_config = os.path.join(data_dir, "paired_vocals", "sr16000_ch1_000000000000")
+  os.makedirs(os.path.join(stale_config, "incomplete.XY34ZW_1.0.0"))
+  keep = os.path.join(data_dir, "paired_vocals", "notes.txt")
+  with open(keep, "w") as f:
+    f.write("not ours to remove")
+  again = prepare.prepare_dataset(raw_dir, mixed_dir, data_dir, sample_rate=SR,
+                                  val_fraction=0.3, show_progress=False)
+  assert not os.path.exists(leftover) and not os.path.exists(stale_config)
+  assert os.path.exists(keep)
+  assert os.listdir(os.path.dirname(again["dataset_dir"])) == ["1.0.0"]
+  assert again["totals"] == summary["totals"]
+
+
+def _noise_pairs(folder, count, seconds):
+  """`count` pairs of white noise with mixed = 0.5 * raw (quick to make, slow enough to align)."""
+  rng = np.random.default_rng(5)
+  for sub in ("raw", "mixed"):
+    os.makedirs(os.path.join(folder, sub))
+  for i in range(count):
+    raw_t = (0.1 * rng.standard_normal(int(seconds * SR))).astype(np.float32)
+    sf.write(os.path.join(folder, "raw", f"n{i:02d}.wav"), raw_t, SR, subtype="FLOAT")
+    sf.write(os.path.join(folder, "mixed", f"n{i:02d}.wav"), 0.5 * raw_t, SR, subtype="FLOAT")
+  return os.path.join(folder, "raw"), os.path.join(folder, "mixed")
+
+
+def test_sigkill_during_prepare_then_rerun_leaves_no_stray_folders(tmp_path):
+  raw_dir, mixed_dir = _noise_pairs(str(tmp_path), 8, 12.0)
+  data_dir = str(tmp_path / "data")
+  flags = (f"--raw_dir={raw_dir}", f"--mixed_dir={mixed_dir}", f"--data_dir={data_dir}",
+           f"--sample_rate={SR}", "--val_fraction=0.2")
+  proc = subprocess.Popen([sys.executable, "-m", "mixnet.data.prepare", *flags], cwd=REPO,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  pattern = os.path.join(data_dir, "paired_vocals", "*", "incomplete.*")
+  try:
+    while not glob.glob(pattern) and proc.poll() is None:
+      time.sleep(0.005)
+    assert proc.poll() is None, "prepare finished before it could be killed mid-build"
+    time.sleep(0.2)  # into the per-pair work
+    proc.send_signal(signal.SIGKILL)
+  finally:
+    proc.wait()
+  assert proc.returncode == -signal.SIGKILL
+  assert glob.glob(pattern)  # what the kill left behind
+  result = _cli(*flags)
+  assert result.returncode == 0, result.stderr
+  assert not glob.glob(pattern)
+  (config_dir,) = glob.glob(os.path.join(data_dir, "paired_vocals", "*", ""))
+  assert os.listdir(config_dir) == ["1.0.0"]
+  dataset_dir, _ = prepare.find_prepared(data_dir)
+  builder = tfds.builder_from_directory(dataset_dir)
+  stored = {}
+  for split in builder.info.splits:
+    for ex in tfds.as_numpy(builder.as_dataset(split=split)):
+      stored[ex["name"].decode()] = ex
+  assert sorted(stored) == [f"n{i:02d}" for i in range(8)]
+  raw_t, _ = sf.read(os.path.join(raw_dir, "n07.wav"), dtype="float32")
+  np.testing.assert_array_equal(stored["n07"]["raw"][:, 0], raw_t)
+  np.testing.assert_array_equal(stored["n07"]["mixed"][:, 0], 0.5 * raw_t)

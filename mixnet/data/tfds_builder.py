@@ -3,25 +3,21 @@
 Each example holds one pair as float32 `raw` and `mixed` arrays shaped `[time, channels]` at
 the config's sample rate, of equal length, plus its name and the alignment that was applied.
 
-Per pair the builder:
-  1. loads both files, resampling to the config rate (soxr) and converting to the config's
-     channel count (stereo -> mono averages, mono -> stereo copies);
-  2. estimates the mix's offset and polarity against the raw take (`align.estimate_offset`);
-  3. leaves the pair out if a file is unreadable, either side is silent, or the alignment
-     confidence is below `min_confidence` (unless `keep_low_confidence`), saying why;
-  4. applies the alignment: a mix that lags loses its first `offset` samples (the plugin
-     latency), a mix that leads is matched by dropping the raw take's first samples (that part
-     of the take has no mix), an inverted mix is flipped back;
-  5. pads or crops the raw take to the mix's length, keeping the mix's tail (reverb ringing
-     out after the voice maps from silence).
-Pairs go to "validation" when a hash of their lower-cased name falls below `val_fraction`,
-otherwise to "train", so a pair's split never depends on which other files are present. If that
-would leave "train" empty (very few pairs), everything goes to "train". Empty splits are not
-written.
+Per pair, `analysis.analyze_pair` decides whether to keep it and how to align it (the rules for
+unreadable, silent, badly aligned and mismatched-length pairs are there).
+
+Splits (`assign_splits`): a pair goes to "validation" when a hash of its lower-cased name falls
+below `val_fraction`, otherwise to "train", so a pair's split does not depend on which other files
+are present. Two exceptions for small sets: if the hash would leave "train" empty, everything goes
+to "train"; if it would leave "validation" empty while there are at least
+`MIN_PAIRS_FOR_VALIDATION` kept pairs (and `val_fraction > 0`), the pair with the lowest hash is
+held out, so that "best" checkpoints and evaluation reports rest on a pair training never saw.
+Empty splits are not written.
 
 Nothing is downloaded: the builder reads only the two source folders.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -29,15 +25,19 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
+from absl import logging
+from absl.logging import converter
 
-from mixnet import audio, dsp
-from mixnet.data import align, pairing
+from mixnet import errors
+from mixnet.data import analysis, pairing
 
 DATASET_VERSION = "1.0.0"
-# Peak level (dBFS) below which a file counts as silent and its pair is left out.
-SILENCE_PEAK_DB = -60.0
-# Pairs shorter than this (seconds, after alignment) are left out.
-MIN_DURATION_S = 0.1
+# With at least this many kept pairs, one is always held out for validation (see module doc).
+MIN_PAIRS_FOR_VALIDATION = 3
+
+
+class SettingsError(errors.MixnetError):
+  """A dataset setting is out of range; the message names the setting."""
 
 
 @dataclasses.dataclass(eq=False)
@@ -51,26 +51,35 @@ class PairedVocalsConfig(tfds.core.BuilderConfig):
   val_fraction: float = 0.1
   min_confidence: float = 0.3
   keep_low_confidence: bool = False
+  max_tail_s: float = analysis.MAX_TAIL_S
+  keep_length_mismatch: bool = False
 
 
 def make_config(raw_dir, mixed_dir, *, sample_rate, channels, max_shift_ms, val_fraction,
-                min_confidence, keep_low_confidence):
+                min_confidence, keep_low_confidence, max_tail_s=analysis.MAX_TAIL_S,
+                keep_length_mismatch=False):
   """Returns a `PairedVocalsConfig` whose name fingerprints the settings and source files.
 
   The name changes when a setting changes or a source audio file is added, removed, resized or
   touched, so shards built from the same sources with the same settings are found and reused.
 
   Raises:
+    SettingsError: a setting is out of range.
     pairing.PairingError: a folder is missing or holds no audio.
   """
-  if channels not in (1, 2):
-    raise ValueError(f"channels must be 1 or 2, got {channels}")
-  if not 0.0 <= val_fraction < 1.0:
-    raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+  for name, value, ok, rule in (
+      ("sample_rate", sample_rate, sample_rate >= 8000, ">= 8000 (Hz)"),
+      ("channels", channels, channels in (1, 2), "1 or 2"),
+      ("max_shift_ms", max_shift_ms, max_shift_ms > 0, "> 0"),
+      ("val_fraction", val_fraction, 0.0 <= val_fraction < 1.0, "in [0, 1)"),
+      ("max_tail_s", max_tail_s, max_tail_s >= 0, ">= 0")):
+    if not ok:
+      raise SettingsError(f"{name}: must be {rule}, got {value}")
   settings = dict(sample_rate=int(sample_rate), channels=int(channels),
                   max_shift_ms=float(max_shift_ms), val_fraction=float(val_fraction),
                   min_confidence=float(min_confidence),
-                  keep_low_confidence=bool(keep_low_confidence))
+                  keep_low_confidence=bool(keep_low_confidence), max_tail_s=float(max_tail_s),
+                  keep_length_mismatch=bool(keep_length_mismatch))
   digest = hashlib.sha256(repr(sorted(settings.items())).encode())
   for folder in (raw_dir, mixed_dir):
     for stat in _source_stats(folder):
@@ -83,7 +92,7 @@ def make_config(raw_dir, mixed_dir, *, sample_rate, channels, max_shift_ms, val_
 def _source_stats(folder):
   """(name, size, mtime) of every audio file in `folder`, for fingerprinting."""
   if not os.path.isdir(folder):
-    raise pairing.PairingError(f"folder {folder} does not exist")
+    raise pairing.PairingError(f"{folder}: folder does not exist")
   stats = []
   for entry in sorted(os.listdir(folder)):
     path = os.path.join(folder, entry)
@@ -93,111 +102,49 @@ def _source_stats(folder):
   return stats
 
 
+def _name_hash(name):
+  """A stable number in [0, 1) for a pair name (case-insensitive)."""
+  h = int.from_bytes(hashlib.sha256(name.lower().encode("utf-8")).digest()[:8], "big")
+  return h / 2.0**64
+
+
 def split_of(name, val_fraction):
   """Returns "validation" or "train" for a pair name, by a stable hash of the lower-cased name."""
-  h = int.from_bytes(hashlib.sha256(name.lower().encode("utf-8")).digest()[:8], "big")
-  return "validation" if h / 2.0**64 < val_fraction else "train"
+  return "validation" if _name_hash(name) < val_fraction else "train"
 
 
-def analyze_pair(pair, config):
-  """Loads and aligns one pair and decides whether to keep it.
+def assign_splits(names, val_fraction):
+  """Returns {name: "train" or "validation"} for the kept pairs (rules in the module docstring)."""
+  splits = {name: split_of(name, val_fraction) for name in names}
+  held_out = [n for n in names if splits[n] == "validation"]
+  if len(held_out) == len(names):
+    return dict.fromkeys(names, "train")
+  if not held_out and val_fraction > 0 and len(names) >= MIN_PAIRS_FOR_VALIDATION:
+    splits[min(names, key=_name_hash)] = "validation"
+  return splits
 
-  Args:
-    pair: a `pairing.Pair`.
-    config: a `PairedVocalsConfig` (sample rate, channels, alignment settings).
 
-  Returns:
-    A report row (dict of JSON-friendly values): name, files, source sample rates and channels,
-    duration_s (of the prepared pair), mixed_lufs (its mix's integrated loudness), offset_samples,
-    offset_ms, polarity, confidence, kept and reason (why a pair is left out or kept despite a
-    warning; "" otherwise).
+def _tfds_warning_to_info(record):
+  """A log filter: TFDS's warnings about our custom builder are chatter for the log file."""
+  if (record.levelno == converter.STANDARD_WARNING
+      and f"{os.sep}tensorflow_datasets{os.sep}" in record.pathname):
+    record.levelno, record.levelname = converter.STANDARD_INFO, "INFO"
+  return True
+
+
+@contextlib.contextmanager
+def tfds_notices_as_info():
+  """Within it, TFDS's warnings are logged as INFO: they reach a log file, not the console.
+
+  TFDS warns on every build that the config is custom and that the folder it is about to fill
+  has no dataset info; neither needs action, and the console should keep only what does.
   """
-  row = dict(name=pair.name, raw_file=pair.raw_path, mixed_file=pair.mixed_path,
-             raw_sample_rate=None, mixed_sample_rate=None, raw_channels=None,
-             mixed_channels=None, duration_s=0.0, mixed_lufs=None, offset_samples=0,
-             offset_ms=0.0, polarity=1, confidence=0.0, kept=False, reason="")
+  logger = logging.get_absl_logger()
+  logger.addFilter(_tfds_warning_to_info)
   try:
-    raw_tc, mixed_tc = _load_pair(pair, config, row)
-  except audio.AudioError as e:
-    row["reason"] = f"unreadable: {e}"
-    return row
-  for side, x in (("raw", raw_tc), ("mixed", mixed_tc)):
-    peak_db = 20.0 * np.log10(max(float(np.max(np.abs(x))), 1e-12))
-    if peak_db < SILENCE_PEAK_DB:
-      row["reason"] = f"silent: {side} file peaks at {peak_db:.0f} dBFS"
-      return row
-  max_shift_s = config.max_shift_ms / 1000.0
-  offset, confidence, polarity = align.estimate_offset(
-      raw_tc, mixed_tc, config.sample_rate, max_shift_s=max_shift_s)
-  row.update(offset_samples=offset, offset_ms=1000.0 * offset / config.sample_rate,
-             polarity=polarity, confidence=confidence)
-  if confidence < config.min_confidence:
-    row["reason"] = f"low alignment confidence {confidence:.2f} < {config.min_confidence:.2f}"
-    row["reason"] += _wider_match_hint(raw_tc, mixed_tc, config)
-    if not config.keep_low_confidence:
-      return row
-    row["reason"] += " (kept: keep_low_confidence)"
-  _, mixed_tc = apply_alignment(raw_tc, mixed_tc, offset, polarity)
-  row["duration_s"] = len(mixed_tc) / config.sample_rate
-  # The user's delivery loudness: inference can match the output to the training mixes' median.
-  row["mixed_lufs"] = float(dsp.integrated_loudness(mixed_tc, config.sample_rate))
-  if row["duration_s"] < MIN_DURATION_S:
-    row["reason"] = f"too short: {row['duration_s']:.3f} s after alignment"
-    return row
-  row["kept"] = True
-  return row
-
-
-def _load_pair(pair, config, row):
-  """Loads both files at the config rate and channel count, noting their source formats."""
-  raw_tc, raw_sr = audio.load(pair.raw_path)
-  mixed_tc, mixed_sr = audio.load(pair.mixed_path)
-  row.update(raw_sample_rate=raw_sr, mixed_sample_rate=mixed_sr, raw_channels=raw_tc.shape[1],
-             mixed_channels=mixed_tc.shape[1])
-  raw_tc = audio.to_channels(audio.resample(raw_tc, raw_sr, config.sample_rate), config.channels)
-  mixed_tc = audio.resample(mixed_tc, mixed_sr, config.sample_rate)
-  return raw_tc, audio.to_channels(mixed_tc, config.channels)
-
-
-def _wider_match_hint(raw_tc, mixed_tc, config):
-  """Explains a low confidence when a clear match exists beyond `max_shift_ms`."""
-  wide_s = max(10.0 * config.max_shift_ms / 1000.0, 2.0)
-  offset, confidence, _ = align.estimate_offset(raw_tc, mixed_tc, config.sample_rate,
-                                                max_shift_s=wide_s)
-  offset_ms = 1000.0 * offset / config.sample_rate
-  if confidence >= config.min_confidence and abs(offset_ms) > config.max_shift_ms:
-    return (f"; the best match is at {offset_ms:.1f} ms, beyond max_shift_ms="
-            f"{config.max_shift_ms:g}: raise it to use this pair")
-  return ""
-
-
-def apply_alignment(raw_tc, mixed_tc, offset, polarity):
-  """Undoes `offset` and `polarity` and gives both sides the mix's (aligned) length.
-
-  Args:
-    raw_tc, mixed_tc: `[time, channels]` float32 arrays at one sample rate.
-    offset: samples the mix lags the raw take (negative: leads).
-    polarity: +1, or -1 to flip the mix back.
-
-  Returns:
-    (raw_tc, mixed_tc) of equal length: the aligned mix's, the raw take zero-padded or cropped
-    at the end to match.
-  """
-  if offset > 0:
-    mixed_tc = mixed_tc[offset:]
-  elif offset < 0:
-    raw_tc = raw_tc[-offset:]
-  mixed_tc = (mixed_tc * np.float32(polarity)).astype(np.float32)
-  length = len(mixed_tc)
-  if len(raw_tc) < length:
-    raw_tc = np.pad(raw_tc, ((0, length - len(raw_tc)), (0, 0)))
-  return np.ascontiguousarray(raw_tc[:length], np.float32), mixed_tc
-
-
-def load_aligned(pair, row, config):
-  """Loads a kept pair and applies the alignment recorded in its report `row`."""
-  raw_tc, mixed_tc = _load_pair(pair, config, dict(row))
-  return apply_alignment(raw_tc, mixed_tc, row["offset_samples"], row["polarity"])
+    yield
+  finally:
+    logger.removeFilter(_tfds_warning_to_info)
 
 
 class PairedVocals(tfds.core.GeneratorBasedBuilder):
@@ -213,6 +160,14 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
   @classmethod
   def code_path(cls):
     return None
+
+  # TFDS prints where it downloads and writes, on stdout; the prepare summary says where the
+  # shards went, and nothing is downloaded.
+  def _log_download_bytes(self):
+    pass
+
+  def _log_download_done(self):
+    pass
 
   def __init__(self, *, config, show_progress=True, **kwargs):
     self.show_progress = show_progress
@@ -242,18 +197,17 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     self.pairing_result = pairing.find_pairs(config.raw_dir, config.mixed_dir)
     pairs = self.pairing_result.pairs
-    self.rows = [analyze_pair(p, config)
+    self.rows = [analysis.analyze_pair(p, config)
                  for p in tqdm.tqdm(pairs, desc="aligning", unit="pair",
                                     disable=not self.show_progress)]
     kept = [(p, r) for p, r in zip(pairs, self.rows, strict=True) if r["kept"]]
     if not kept:
       reasons = "; ".join(f"{r['name']}: {r['reason']}" for r in self.rows)
-      raise ValueError(f"no usable pair in {config.raw_dir} / {config.mixed_dir}: {reasons}")
+      raise pairing.PairingError(
+          f"{config.raw_dir}: no usable pair (with {config.mixed_dir}): {reasons}")
+    splits = assign_splits([r["name"] for _, r in kept], config.val_fraction)
     for _, row in kept:
-      row["split"] = split_of(row["name"], config.val_fraction)
-    if all(row["split"] == "validation" for _, row in kept):
-      for _, row in kept:
-        row["split"] = "train"
+      row["split"] = splits[row["name"]]
     return {split: self._generate_examples([(p, r) for p, r in kept if r["split"] == split])
             for split in ("train", "validation")
             if any(r["split"] == split for _, r in kept)}
@@ -261,7 +215,7 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, kept):
     for pair, row in tqdm.tqdm(kept, desc=f"writing {kept[0][1]['split']}", unit="pair",
                                disable=not self.show_progress):
-      raw_tc, mixed_tc = load_aligned(pair, row, self.builder_config)
+      raw_tc, mixed_tc = analysis.load_aligned(pair, row, self.builder_config)
       yield row["name"], {
           "raw": raw_tc,
           "mixed": mixed_tc,

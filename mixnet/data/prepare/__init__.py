@@ -1,15 +1,17 @@
 """Builds the training data: pairs, aligns and shards a raw folder and a mixed folder.
 
-  python -m mixnet.data.prepare --raw_dir=R --mixed_dir=M --data_dir=D [--sample_rate=44100] \
-      [--channels=1] [--max_shift_ms=100] [--val_fraction=0.1] [--keep_low_confidence]
-
-Without --raw_dir/--mixed_dir the built-in synthetic demo pairs are written to `D/demo` and
-prepared. The command prints one row per pair (name, duration, sample rates, offset, polarity,
-confidence, kept?) and a summary, also saved as JSON next to the shards
-(`SUMMARY_FILE`). `D/prepared.json` points at the dataset built last, which is what the input
-pipeline reads. Preparing again with the same sources and settings reuses the shards.
+The library behind `python -m mixnet.data.prepare` (its command line is `__main__.py`) and
+behind training's data step (`prepare.training.prepare_data`).
+`prepare_dataset` writes the TFDS shards under `data_dir/paired_vocals/<config>/<version>` and a
+summary with one row per pair (name, duration, sample rates, offset, polarity, confidence, kept
+or why not), saved as JSON next to the shards (`SUMMARY_FILE`); `data_dir/prepared.json` points
+at the dataset built last, which is what the input pipeline reads. Preparing again with the same
+sources and settings reuses the shards. A build that was killed leaves TFDS's `incomplete.*`
+folder (and perhaps a dataset without a summary); the next `prepare_dataset` into the same
+`data_dir` removes them before it builds.
 """
 
+import glob
 import json
 import os
 import shutil
@@ -17,23 +19,55 @@ import tempfile
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import app, flags, logging
+from absl import logging
 
-from mixnet import fileio
-from mixnet.data import pairing, tfds_builder
+from mixnet import errors, fileio
+from mixnet.data import analysis, pairing, tfds_builder
 
 SUMMARY_FILE = "prepare_summary.json"
 POINTER_FILE = "prepared.json"
 DEMO_SETTINGS_FILE = "demo_settings.json"
 
 
-class PrepareError(ValueError):
-  """No prepared dataset where one is expected, or it does not match the config."""
+# TFDS builds into `<config folder>/incomplete.XXXXXX_<version>` and renames it when done.
+_INCOMPLETE_GLOB = "incomplete.??????_*"
+
+
+class PrepareError(errors.MixnetError):
+  """No prepared dataset where one is expected, it does not match the config, or `data_dir` is
+  not a folder."""
+
+
+def check_data_dir(data_dir):
+  """Raises PrepareError if `data_dir` is not given or exists as something other than a folder."""
+  if not data_dir:
+    raise PrepareError("data_dir: no data folder given")
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise PrepareError(f"{data_dir}: data_dir is a file, not a folder")
+
+
+def remove_incomplete(data_dir):
+  """Removes what killed builds left under `data_dir`: TFDS `incomplete.*` folders of our dataset,
+  and dataset folders that are left empty. Returns the removed paths."""
+  root = os.path.join(data_dir, tfds_builder.PairedVocals.name)
+  removed = []
+  for config_dir in sorted(glob.glob(os.path.join(root, "*", ""))):
+    for leftover in sorted(glob.glob(os.path.join(config_dir, _INCOMPLETE_GLOB))):
+      if os.path.isdir(leftover):
+        shutil.rmtree(leftover)
+        removed.append(leftover)
+    if not os.listdir(config_dir):
+      os.rmdir(config_dir)
+  if removed:
+    logging.info("Removed %d folder(s) an interrupted prepare left: %s", len(removed),
+                 ", ".join(removed))
+  return removed
 
 
 def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels=1,
                     max_shift_ms=100.0, val_fraction=0.1, min_confidence=0.3,
-                    keep_low_confidence=False, show_progress=True):
+                    keep_low_confidence=False, max_tail_s=analysis.MAX_TAIL_S,
+                    keep_length_mismatch=False, show_progress=True):
   """Pairs, aligns and writes TFDS shards under `data_dir`; reuses them if already built.
 
   Args:
@@ -46,24 +80,42 @@ def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels
     val_fraction: share of pairs (by name hash) for the validation split.
     min_confidence: pairs aligned with less confidence are left out...
     keep_low_confidence: ...unless this is True.
+    max_tail_s: how much longer (s) a mix may run than its take (see `analysis`); pairs whose
+      lengths differ beyond the rule are left out...
+    keep_length_mismatch: ...unless this is True.
     show_progress: show tqdm progress bars.
 
   Returns:
     The summary dict: "dataset_dir", "settings", "pairs" (one row per pair, see
-    `tfds_builder.analyze_pair`, plus "split" for kept pairs), "unpaired_raw",
-    "unpaired_mixed", "ambiguous", "ignored", "totals", and "reused" (True when existing shards
-    were used as they were).
+    `analysis.analyze_pair`, plus "split" for kept pairs), "unpaired_raw", "unpaired_mixed",
+    "ambiguous", "ignored", "subfolders", "totals" (counts, seconds, the training mixes' median
+    loudness and "validation_names"), and "reused" (True when existing shards were used as
+    they were).
 
   Raises:
-    pairing.PairingError: a folder is missing or empty, or no file names match.
-    ValueError: no pair is usable (each pair's reason is in the message).
+    pairing.PairingError: a folder is missing or empty, both are one folder, no file names
+      match, or no pair is usable (each pair's reason is in the message).
+    tfds_builder.SettingsError: a setting is out of range.
+    PrepareError: `data_dir` is a file.
   """
-  pairing.find_pairs(raw_dir, mixed_dir)  # Fail early, with pairing's clear messages.
+  check_data_dir(data_dir)
+  found = pairing.find_pairs(raw_dir, mixed_dir)  # Fail early, with pairing's clear messages.
+  if found.subfolders:
+    logging.warning("Subfolders are not searched for pairs (move their files up to use them): "
+                    "%s", ", ".join(found.subfolders))
   config = tfds_builder.make_config(
       raw_dir, mixed_dir, sample_rate=sample_rate, channels=channels,
       max_shift_ms=max_shift_ms, val_fraction=val_fraction, min_confidence=min_confidence,
-      keep_low_confidence=keep_low_confidence)
+      keep_low_confidence=keep_low_confidence, max_tail_s=max_tail_s,
+      keep_length_mismatch=keep_length_mismatch)
   os.makedirs(data_dir, exist_ok=True)
+  remove_incomplete(data_dir)
+  with tfds_builder.tfds_notices_as_info():
+    return _build_or_reuse(config, data_dir, show_progress)
+
+
+def _build_or_reuse(config, data_dir, show_progress):
+  """The rest of `prepare_dataset`: builds the dataset unless it exists; returns the summary."""
   builder = tfds_builder.PairedVocals(config=config, data_dir=data_dir,
                                       show_progress=show_progress)
   summary_path = os.path.join(builder.data_dir, SUMMARY_FILE)
@@ -100,12 +152,15 @@ def _summary(builder):
                     sample_rate=config.sample_rate, channels=config.channels,
                     max_shift_ms=config.max_shift_ms, val_fraction=config.val_fraction,
                     min_confidence=config.min_confidence,
-                    keep_low_confidence=config.keep_low_confidence),
+                    keep_low_confidence=config.keep_low_confidence,
+                    max_tail_s=config.max_tail_s,
+                    keep_length_mismatch=config.keep_length_mismatch),
       pairs=rows,
       unpaired_raw=result.unpaired_raw,
       unpaired_mixed=result.unpaired_mixed,
       ambiguous=[dict(folder=folder, files=files) for folder, files in result.ambiguous],
       ignored=result.ignored,
+      subfolders=result.subfolders,
       totals=dict(
           pairs=len(rows),
           kept=len(kept),
@@ -116,6 +171,8 @@ def _summary(builder):
           validation_seconds=seconds("validation"),
           train_mixed_lufs_median=_median([r["mixed_lufs"] for r in kept
                                            if r["split"] == "train"]),
+          # Saved with checkpoints, so that reports evaluate exactly the held-out pairs.
+          validation_names=sorted(r["name"] for r in kept if r["split"] == "validation"),
       ),
   )
 
@@ -128,8 +185,9 @@ def find_prepared(data_dir):
   """Returns (dataset_dir, pointer dict) of the dataset last prepared into `data_dir`.
 
   Raises:
-    PrepareError: nothing was prepared there (or the dataset was removed).
+    PrepareError: nothing was prepared there (or the dataset was removed), or it is a file.
   """
+  check_data_dir(data_dir)
   pointer_path = os.path.join(data_dir, POINTER_FILE)
   if not os.path.exists(pointer_path):
     raise PrepareError(
@@ -139,21 +197,25 @@ def find_prepared(data_dir):
     pointer = json.load(f)
   dataset_dir = os.path.join(data_dir, pointer["dataset_dir"])
   if not os.path.exists(os.path.join(dataset_dir, "dataset_info.json")):
-    raise PrepareError(f"{pointer_path} points to {dataset_dir}, which holds no dataset; "
+    raise PrepareError(f"{pointer_path}: points to {dataset_dir}, which holds no dataset; "
                        "prepare the data again")
   return dataset_dir, pointer
 
 
-def write_demo_pairs(demo_dir, data_config):
+def write_demo_pairs(demo_dir, *, num_pairs, sample_rate, seconds, preset):
   """Writes the synthetic demo pairs into `demo_dir` unless the same ones are already there.
+
+  Args:
+    demo_dir: gets `raw/` and `mixed/` (see `synthetic.write_pairs`).
+    num_pairs, sample_rate, seconds: how many takes, at which rate (Hz), how long (s, longest).
+    preset: name of the DSP preset that plays the user mixing them.
 
   Returns:
     (raw_dir, mixed_dir) of the demo pairs.
   """
   from mixnet.data import synthetic  # Pulls in the DSP chain only when demo data is needed.
-  settings = dict(num_pairs=int(data_config.demo_pairs), sample_rate=int(data_config.sample_rate),
-                  seconds=float(data_config.demo_seconds), preset=str(data_config.demo_preset),
-                  seed=0)
+  settings = dict(num_pairs=int(num_pairs), sample_rate=int(sample_rate), seconds=float(seconds),
+                  preset=str(preset), seed=0)
   raw_dir, mixed_dir = os.path.join(demo_dir, "raw"), os.path.join(demo_dir, "mixed")
   marker = os.path.join(demo_dir, DEMO_SETTINGS_FILE)
   if os.path.exists(marker):
@@ -176,7 +238,8 @@ def prepare_from_config(data_config, data_dir, demo_dir, show_progress=True):
   """Prepares `data_config.raw_dir`/`mixed_dir`, or the demo pairs when `raw_dir` is empty.
 
   Args:
-    data_config: the `config.data` group of experiments/base.py.
+    data_config: a config's `data` group (see experiments/base.py); `max_tail_s` and
+      `keep_length_mismatch` are optional there (defaults of `prepare_dataset`).
     data_dir: where the shards go.
     demo_dir: where demo pairs are written (only used without `raw_dir`).
     show_progress: show tqdm progress bars.
@@ -186,16 +249,21 @@ def prepare_from_config(data_config, data_dir, demo_dir, show_progress=True):
   """
   raw_dir, mixed_dir = data_config.raw_dir, data_config.mixed_dir
   if not raw_dir and not mixed_dir:
-    raw_dir, mixed_dir = write_demo_pairs(demo_dir, data_config)
+    raw_dir, mixed_dir = write_demo_pairs(
+        demo_dir, num_pairs=data_config.demo_pairs, sample_rate=data_config.sample_rate,
+        seconds=data_config.demo_seconds, preset=data_config.demo_preset)
   elif not raw_dir or not mixed_dir:
     raise pairing.PairingError(
-        f"give both data.raw_dir and data.mixed_dir (got raw_dir={raw_dir!r}, "
+        f"data.raw_dir, data.mixed_dir: give both (got raw_dir={raw_dir!r}, "
         f"mixed_dir={mixed_dir!r}), or neither for the demo data")
   return prepare_dataset(
       raw_dir, mixed_dir, data_dir, sample_rate=data_config.sample_rate,
       channels=data_config.channels, max_shift_ms=data_config.max_shift_ms,
       val_fraction=data_config.val_fraction, min_confidence=data_config.min_confidence,
-      keep_low_confidence=data_config.keep_low_confidence, show_progress=show_progress)
+      keep_low_confidence=data_config.keep_low_confidence,
+      max_tail_s=data_config.get("max_tail_s", analysis.MAX_TAIL_S),
+      keep_length_mismatch=data_config.get("keep_length_mismatch", False),
+      show_progress=show_progress)
 
 
 def format_report(summary):
@@ -219,7 +287,8 @@ def format_report(summary):
   ]
   for key, label in (("unpaired_raw", "raw files without a mix"),
                      ("unpaired_mixed", "mixes without a raw file"),
-                     ("ignored", "ignored (not audio)")):
+                     ("ignored", "ignored (not audio)"),
+                     ("subfolders", "subfolders not searched (move their files up to use them)")):
     if summary[key]:
       lines.append(f"{label}: {', '.join(summary[key])}")
   for amb in summary["ambiguous"]:
@@ -229,41 +298,3 @@ def format_report(summary):
   return "\n".join(lines)
 
 
-def _define_flags():
-  flags.DEFINE_string("raw_dir", "", "Folder of raw takes; empty: built-in demo data.")
-  flags.DEFINE_string("mixed_dir", "", "Folder of mixes; empty: built-in demo data.")
-  flags.DEFINE_string("data_dir", None, "Where the TFDS shards and the summary go.",
-                      required=True)
-  flags.DEFINE_integer("sample_rate", 44100, "Sample rate (Hz) of the prepared data.")
-  flags.DEFINE_integer("channels", 1, "1 (mono) or 2 (stereo).")
-  flags.DEFINE_float("max_shift_ms", 100.0, "Largest take/mix offset searched (ms).")
-  flags.DEFINE_float("val_fraction", 0.1, "Share of pairs for validation (by name hash).")
-  flags.DEFINE_float("min_confidence", 0.3, "Leave out pairs aligned with less confidence.")
-  flags.DEFINE_bool("keep_low_confidence", False, "Keep pairs with low alignment confidence.")
-
-
-def main(argv):
-  del argv
-  f = flags.FLAGS
-  if bool(f.raw_dir) != bool(f.mixed_dir):
-    raise app.UsageError("give both --raw_dir and --mixed_dir, or neither for the demo data")
-  raw_dir, mixed_dir = f.raw_dir, f.mixed_dir
-  if not raw_dir:
-    from experiments import base  # Demo settings live in the config.
-    data_config = base.get_config().data
-    data_config.sample_rate = f.sample_rate
-    raw_dir, mixed_dir = write_demo_pairs(os.path.join(f.data_dir, "demo"), data_config)
-    print(f"demo data: {raw_dir}, {mixed_dir}")
-  try:
-    summary = prepare_dataset(
-        raw_dir, mixed_dir, f.data_dir, sample_rate=f.sample_rate, channels=f.channels,
-        max_shift_ms=f.max_shift_ms, val_fraction=f.val_fraction,
-        min_confidence=f.min_confidence, keep_low_confidence=f.keep_low_confidence)
-  except ValueError as e:  # PairingError and unusable data: a message, not a traceback.
-    raise SystemExit(f"error: {e}") from None
-  print(format_report(summary))
-
-
-if __name__ == "__main__":
-  _define_flags()
-  app.run(main)
