@@ -353,3 +353,30 @@ def test_cli_usage_error():
   run = subprocess.run([sys.executable, "-m", "mixnet.serve", "--port=70000"], cwd=REPO,
                        capture_output=True, text=True, timeout=60)
   assert run.returncode == 1 and "--port=70000: expected 0 to 65535" in run.stderr
+
+
+def test_cli_refuses_a_model_it_cannot_load(tmp_path):
+  run = subprocess.run([sys.executable, "-m", "mixnet.serve", f"--model_path={tmp_path}/none"],
+                       cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert run.returncode == 2, run.stderr
+  assert run.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path}/none: ")
+  assert "Traceback" not in run.stderr
+
+
+def test_a_bug_is_a_json_500(dsp_processor, monkeypatch):
+  def broken(*args, **kwargs):
+    raise RuntimeError("engine bug")
+
+  monkeypatch.setattr(dsp_processor, "process_vocal", broken)
+  with TestClient(serve_app.create_app(processor=dsp_processor),
+                  raise_server_exceptions=False) as c:
+    detail = error_of(c.post("/v1/mix", content=wav_bytes(vocal(0.3))), 500, "internal")
+  assert detail.startswith("RuntimeError")
+
+
+def test_app_factory_for_several_processes(monkeypatch, tmp_path):
+  monkeypatch.delenv("MIXNET_MODEL_PATH", raising=False)
+  assert serve_app.from_environment().state.engine == "dsp"
+  monkeypatch.setenv("MIXNET_MODEL_PATH", str(tmp_path / "none"))
+  with pytest.raises(ValueError, match="does not exist"):
+    serve_app.from_environment()
