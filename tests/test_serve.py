@@ -175,6 +175,8 @@ def test_refused_requests_and_options(client):
                                            "unsupported_media")
   error_of(client.post("/v1/mix", data={"preset": "warm"}, files={"x": (None, "y")}), 422,
            "no_file")
+  two = [("file", ("a.wav", ok)), ("file", ("b.wav", ok))]
+  assert "Too many files" in error_of(client.post("/v1/mix", files=two), 400, "bad_request")
   for query, words in [("strength=0.5", "unknown option(s) strength"),
                        ("preset=loud", "preset 'loud' is not offered"),
                        ("format=mp3", "format 'mp3'"),
