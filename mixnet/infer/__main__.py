@@ -17,6 +17,7 @@ newest intact one, with a warning). A checkpoint that cannot be loaded at all is
 """
 
 import os
+import sys
 
 import tqdm
 from absl import app, flags, logging
@@ -71,7 +72,7 @@ def _mix_all(plan, processor):
       s = infer.process_file(in_path, out_path, processor=processor, overwrite=_OVERWRITE.value)
     except errors.MixnetError as e:
       failures += 1
-      tqdm.tqdm.write(f"error: {e}")
+      tqdm.tqdm.write(f"error: {e}", file=sys.stderr)
       continue
     tqdm.tqdm.write(
         f"{s['output']}  engine={s['engine']}  {s['duration_s']:.1f} s audio in "
