@@ -290,8 +290,25 @@ def test_concurrent_requests_each_get_their_own_mix(dsp_processor):
 
 
 def test_model_engine(model_workdir):
+  import jax
+
   app = serve_app.create_app(model_path=model_workdir)
+  compiles = []
+
+  def on_event(event, seconds, **kwargs):
+    if event.endswith("backend_compile_duration"):
+      compiles.append(event)
+
+  jax.monitoring.register_event_duration_secs_listener(on_event)
   with TestClient(app) as c:
+    try:
+      # Compiled at start for every batch shape: requests of any length compile nothing.
+      for seconds, channels in [(0.3, 1), (2.5, 2), (17.0, 1)]:
+        r = c.post("/v1/mix", content=wav_bytes(vocal(seconds, channels=channels)))
+        assert r.status_code == 200, r.text
+    finally:
+      jax.monitoring.unregister_event_duration_listener(on_event)
+    assert compiles == []
     info = c.get("/v1/info").json()
     assert info["engine"] == "model" and info["presets"] == []
     assert info["model"]["sample_rate"] == SR and info["model"]["step"] == 7

@@ -139,7 +139,8 @@ async def _read_upload(request, limit):
 
 
 def create_app(model_path=None, limits=Limits(), processor=None):
-  """The ASGI application; loads the engine (unless `processor` is given) and compiles it.
+  """The ASGI application; loads the engine (unless `processor` is given) and compiles it for
+  every shape a request can need (`mixing.warm_up`).
 
   Args:
     model_path: training workdir or checkpoint folder; None mixes with the DSP chain.
@@ -147,7 +148,7 @@ def create_app(model_path=None, limits=Limits(), processor=None):
     processor: an `infer.AudioProcessor` to serve instead of loading one (tests, embedding).
   """
   processor = processor or mixing.load_processor(model_path)
-  compile_s = processor.compile()
+  compile_s = mixing.warm_up(processor)
   logging.info("engine %s ready (compiled in %.1f s)", processor.engine, compile_s)
   mixer = mixing.Mixer(processor, limits.max_duration_s)
   queue = MixQueue(limits)

@@ -40,6 +40,23 @@ def load_processor(model_path):
   return infer.AudioProcessor(checkpoint=model_path, strict=model_path is not None)
 
 
+def warm_up(processor):
+  """Compiles every shape a request can need, so that no request waits for a compile; seconds.
+
+  A model runs on batches of `batch_size` chunks, and a file shorter than a batch on a batch of
+  its own chunk count (`mixnet.chunking`): one shape per count from 1 to `batch_size`. Each is
+  compiled here by mixing a little noise of that many chunks.
+  """
+  t0 = time.perf_counter()
+  processor.compile()
+  if processor.engine == "model":
+    rng = np.random.default_rng(0)
+    for chunks in range(1, processor.batch_size):
+      noise_tc = 1e-3 * rng.standard_normal((chunks * processor.plan.hop, processor.channels))
+      processor.process_vocal(noise_tc.astype(np.float32), processor.sample_rate)
+  return time.perf_counter() - t0
+
+
 def clean_name(name):
   """A client's file name reduced to a safe one to show: no folders, only [A-Za-z0-9._-]."""
   base = re.split(r"[\\/]", name or "")[-1]
