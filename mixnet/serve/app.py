@@ -8,9 +8,10 @@
                    Returns the mixed file (input's length, rate and channels) and X-Mixnet-*
                    headers (engine, duration, processing time, loudness).
 
-Every error is JSON `{"error": code, "detail": message}` with its status: 413 (upload too big or
-too long), 415 (not audio, or a body type the API does not take), 422 (unusable audio, bad
-option), 503 with Retry-After (too many requests waiting), 504 (a mix ran past the time limit).
+Every error is JSON `{"error": code, "detail": message}` with its status: 400 (malformed
+multipart, more than one file), 413 (upload too big or too long), 415 (not audio, or a body type
+the API does not take), 422 (unusable audio, bad option), 503 with Retry-After (too many requests
+waiting), 504 (a mix ran past the time limit), 500 (a bug; the server logs its traceback).
 
 Concurrency: the engine is built and compiled once, in `create_app`. Mixes run on a pool of
 `workers` threads, never on the event loop; at most `max_waiting` more requests wait for one, the
