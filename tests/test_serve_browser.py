@@ -89,6 +89,15 @@ def test_page_mixes_plays_ab_and_downloads(browser, tmp_path):
     assert find("listen-mixed").get_attribute("aria-pressed") == "false"
     find("listen-mixed").click()
     assert body.get_attribute("data-listening") == "mixed"
+    # Loudness-matched A/B: the louder mix is turned down to the raw take's loudness.
+    lufs = browser.execute_script("return [state.lufs.raw, state.lufs.mixed];")
+    assert lufs[1] > lufs[0] + 3
+    gains = lambda: browser.execute_script(
+        "return [state.gains.raw.gain.value, state.gains.mixed.gain.value];")
+    matched = 10 ** ((lufs[0] - lufs[1]) / 20)
+    wait_for(lambda: np.allclose(gains(), [0, matched], atol=0.01), "the matched gains")
+    find("match").click()
+    wait_for(lambda: np.allclose(gains(), [0, 1], atol=0.01), "the unmatched gains")
     find("play").click()
     # The waveform canvases were drawn: some pixels are not blank.
     painted = browser.execute_script(
