@@ -21,28 +21,35 @@ from mixnet.dsp.loudness import LOUDNESS_FLOOR_LUFS, integrated_loudness, normal
 from mixnet.dsp.presets import (
     PRESETS,
     CompressorParams,
+    ConvolutionReverbParams,
     DeEsserParams,
     DelayParams,
     Preset,
+    PresetError,
     ReverbParams,
     SaturationParams,
     get_preset,
+    load_preset,
+    save_preset,
 )
-from mixnet.dsp.reverberation import reverb
+from mixnet.dsp.reverberation import convolution_reverb, reverb
 from mixnet.dsp.saturation import saturate
 
 __all__ = [
     "LOUDNESS_FLOOR_LUFS",
     "PRESETS",
     "CompressorParams",
+    "ConvolutionReverbParams",
     "DeEsserParams",
     "DelayParams",
     "EqBand",
     "Preset",
+    "PresetError",
     "ReverbParams",
     "SaturationParams",
     "compress",
     "compressor_gain",
+    "convolution_reverb",
     "de_esser",
     "delay",
     "equalize",
@@ -50,6 +57,7 @@ __all__ = [
     "high_shelf",
     "highpass",
     "integrated_loudness",
+    "load_preset",
     "low_shelf",
     "lowpass",
     "normalize_loudness",
@@ -57,6 +65,7 @@ __all__ = [
     "process",
     "reverb",
     "saturate",
+    "save_preset",
     "static_curve_db",
     "true_peak_db",
     "true_peak_limit",

@@ -39,7 +39,7 @@ def process(audio_tc, sample_rate, preset="default"):
   Args:
     audio_tc: float `[time, channels]` with 1 or 2 channels, finite samples.
     sample_rate: Hz.
-    preset: a name in `PRESETS` or a `Preset`.
+    preset: a name in `PRESETS`, a `Preset`, or the path of a preset JSON file.
 
   The take is first brought to `preset.input_lufs`, so thresholds mean the same for quiet and
   hot recordings; silence passes through unchanged. Stages tuned at or above 0.45 x the sample
@@ -80,6 +80,10 @@ def process(audio_tc, sample_rate, preset="default"):
     p = preset.reverb
     x_tc = reverberation.reverb(x_tc, sample_rate, rt60_s=p.rt60_s, predelay_ms=p.predelay_ms,
                                 damping=p.damping, mix=p.mix)
+  if preset.convolution_reverb is not None:
+    p = preset.convolution_reverb
+    x_tc = reverberation.convolution_reverb(x_tc, sample_rate, ir_file=p.ir_file,
+                                            send_db=p.send_db)
   return _finish(x_tc, sample_rate, preset)
 
 

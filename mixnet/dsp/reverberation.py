@@ -18,10 +18,12 @@ once (~50 ms).
 """
 
 import functools
+import os
 
 import numpy as np
 import scipy.fft
 
+from mixnet import audio
 from mixnet.dsp import core
 
 # Freeverb's tunings at 44.1 kHz (samples); scaled to other rates.
@@ -141,3 +143,41 @@ def reverb(audio_tc, sample_rate, rt60_s, predelay_ms=20.0, damping=0.5, mix=0.2
     return audio_tc
   wet_tc = convolve(audio_tc, ir_tc)
   return core.mix(audio_tc, wet_tc, mix)
+
+
+@functools.lru_cache(maxsize=8)
+def _impulse_response_file(path, modified, sample_rate):
+  del modified  # part of the cache key: an edited file is read again
+  ir_tc, _ = audio.load(path, sample_rate=sample_rate)
+  ir_tc.setflags(write=False)
+  return ir_tc
+
+
+def load_impulse_response(path, sample_rate):
+  """An impulse response file as float32 `[time, channels]` at `sample_rate` (cached per file).
+
+  Raises:
+    AudioError: the file is missing or not readable audio (the message names it).
+  """
+  path = os.path.abspath(os.fspath(path))
+  modified = os.path.getmtime(path) if os.path.exists(path) else None
+  return _impulse_response_file(path, modified, float(sample_rate))
+
+
+def convolution_reverb(audio_tc, sample_rate, ir_file, send_db):
+  """Adds `10^(send_db / 20)` times the input convolved with the response in `ir_file`.
+
+  A stereo response on a mono input uses its left channel; a mono response is used on both
+  sides of a stereo input. The tail past the end of the input is dropped.
+
+  Returns:
+    float32 `[time, channels]`.
+  """
+  audio_tc = core.as_audio(audio_tc)
+  ir_tc = load_impulse_response(ir_file, core.check_rate(sample_rate))
+  channels = audio_tc.shape[1]
+  ir_tc = ir_tc[:, :channels] if ir_tc.shape[1] >= channels else np.repeat(ir_tc, channels, 1)
+  if audio_tc.shape[0] == 0:
+    return audio_tc
+  wet_tc = convolve(audio_tc, ir_tc)
+  return (audio_tc + np.float32(core.db_to_gain(send_db)) * wet_tc).astype(np.float32)
