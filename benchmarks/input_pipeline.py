@@ -7,7 +7,7 @@ Data: the built-in demo pairs of each preset (written and prepared once into --w
 reused). The host batch is per_device_batch * --devices, as training builds it. After
 `--warmup` batches (the shuffle buffer filling), `--batches` batches are timed; the table shows
 batches/s and seconds of audio delivered per wall-clock second (raw side only; the mix comes
-along). The issue's target: at least 5x the audio per second the base train step consumes.
+along). Target: at least 5x the audio per second the base train step consumes.
 Eval windows are timed too (one full pass over the validation files).
 """
 

@@ -1,28 +1,37 @@
 """tf.data input pipeline over the prepared shards (see `mixnet.data.prepare`); no JAX here.
 
 Batches are dicts {"raw": x_btc, "mixed": y_btc}: float32 `[batch, time, channels]` at
-`data_config.sample_rate` Hz with time = round(segment_seconds * sample_rate). `batch` is the
-host-local batch; several hosts each read their own slice of the files (`shard_index` of
-`num_shards`, i.e. the process index and count).
+`data_config.sample_rate` Hz with time = `segment_length(data_config)`. `batch` is the host-local
+batch; several hosts each read their own slice of the files (`shard_index` of `num_shards`, i.e.
+the process index and count).
 
-Training crops (all random draws are stateless and seeded, so a run is reproducible):
-  * each pass over a file yields max(1, file length // segment) crops at random positions;
-    a crop may reach up to `shift_ms` past either end of the file (zero-filled), which shifts
-    both sides together and shows the model takes that start or stop inside a segment (and
-    places files shorter than a segment at random positions in it);
-  * a crop whose raw RMS is below `silence_db` is redrawn (up to `SILENCE_DRAWS` candidates,
-    then the loudest candidate is used, so a quiet file never stalls the pipeline);
-  * gain: a random gain of up to +-`gain_db` dB on both sides ("both": the mapping's level
+Training batches are a function of (seed, host, step) alone: the batch of step `s` holds the
+host's examples `s * batch ... (s + 1) * batch - 1`, and example `k` is drawn with stateless
+random ops keyed by `k`. A run resumed at any step therefore starts at once
+(`create_train_dataset(..., start_step=s)`) and sees exactly the batches an uninterrupted run
+would. The host's training files are held in memory for this random access (about 8 bytes per
+sample and channel: raw and mix, float32).
+
+  * A pass over the host's files has one slot per segment of audio in each file
+    (max(1, file length // segment)); each pass visits its slots in a random order of their own
+    (`tf.random.experimental.index_shuffle` keyed by the pass), so long files give
+    proportionally more crops and consecutive examples come from different files.
+  * Each crop starts at a random position; it may reach up to `shift_ms` past either end of the
+    file (zero-filled), which shifts both sides together and shows the model takes that start or
+    stop inside a segment (and places files shorter than a segment at random positions in it).
+  * A crop whose raw RMS is below `silence_db` is redrawn (up to `SILENCE_DRAWS` candidates,
+    then the loudest candidate is used, so a quiet file never stalls the pipeline).
+  * Gain: a random gain of up to +-`gain_db` dB on both sides ("both": the mapping's level
     relationship stays as the user mixes it and the rest becomes level-independent), or on the
     raw take only ("input": the model learns to land at the user's output level whatever level
-    the take was recorded at, as the original design's gain variation intended);
+    the take was recorded at).
   * `polarity_flip`: both sides are inverted together half of the time (a mix is as good
     inverted, and an inverted take is common).
-Crops of different files are mixed in a shuffle buffer of `shuffle_buffer` crops.
 
-Evaluation: every validation file cut into consecutive segment-long windows (the last one
-zero-padded), in file order; the last batch is filled up with the first windows again so no
-window is dropped and every batch has the same shape.
+Evaluation (`create_eval_dataset`): every validation file cut into consecutive segment-long
+windows in file order, each with the file's id, its start sample and how many of its samples are
+real (the last window of a file is zero-padded); the last batch may be smaller. Validation joins
+a file's windows back together and scores the whole file, as the evaluation report does.
 """
 
 import numpy as np
@@ -34,8 +43,9 @@ from mixnet.data import prepare
 
 # Candidate positions drawn per crop when skipping near-silent crops.
 SILENCE_DRAWS = 16
-# Files held in memory to shuffle file order before cropping (crops are shuffled again).
-FILE_SHUFFLE_BUFFER = 8
+# Eval window ids: host index * FILE_ID_STRIDE + the file's index on that host.
+FILE_ID_STRIDE = 1 << 20
+GAIN_MODES = ("both", "input")
 
 
 def segment_length(data_config):
@@ -59,6 +69,12 @@ def open_dataset(data_config, data_dir):
   return tfds.builder_from_directory(dataset_dir)
 
 
+def has_validation(builder):
+  """True when the prepared dataset holds at least one validation file."""
+  splits = builder.info.splits
+  return "validation" in splits and splits["validation"].num_examples > 0
+
+
 def _host_split(builder, split, shard_index, num_shards):
   """This host's part of `split`; every host reads all of it when it has too few files."""
   if not 0 <= shard_index < num_shards:
@@ -73,12 +89,10 @@ def _host_split(builder, split, shard_index, num_shards):
   return tfds.even_splits(split, n=num_shards)[shard_index]
 
 
-def _read(builder, split, shuffle_seed=None):
-  """Examples of `split` as {"raw", "mixed"} `[time, channels]` float32 dicts."""
-  read_config = tfds.ReadConfig(shuffle_seed=shuffle_seed)
-  ds = builder.as_dataset(split=split, shuffle_files=shuffle_seed is not None,
-                          read_config=read_config)
-  return ds.map(lambda ex: {"raw": ex["raw"], "mixed": ex["mixed"]},
+def _read(builder, split):
+  """Examples of `split` in file order as {"raw", "mixed"} `[time, channels]` and "name"."""
+  ds = builder.as_dataset(split=split, shuffle_files=False)
+  return ds.map(lambda ex: {"raw": ex["raw"], "mixed": ex["mixed"], "name": ex["name"]},
                 num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -87,51 +101,76 @@ def _seeds(seed, shard_index, count):
   return [int(s) for s in np.random.SeedSequence([seed, shard_index]).generate_state(count)]
 
 
-def _crop_fn(data_config, crop_seed):
-  """Returns fn(index, example) -> crops dict `[n, segment, channels]`; see module docstring."""
+def load_host_files(builder, split):
+  """The files of `split` (this host's part) in memory: names, and raw/mix concatenated.
+
+  Returns:
+    (names, raw_tc, mixed_tc, starts, lengths): `raw_tc`/`mixed_tc` float32 `[samples,
+    channels]` with file i at `starts[i] : starts[i] + lengths[i]`.
+  """
+  names, raws, mixes = [], [], []
+  for ex in tfds.as_numpy(_read(builder, split)):
+    names.append(ex["name"].decode("utf-8"))
+    raws.append(ex["raw"])
+    mixes.append(ex["mixed"])
+  lengths = np.array([len(r) for r in raws], np.int64)
+  starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+  return names, np.concatenate(raws), np.concatenate(mixes), starts, lengths
+
+
+def _example_fn(data_config, files, seeds):
+  """Returns fn(k) -> {"raw", "mixed"} `[segment, channels]`: host example `k`, see docstring."""
   seg = segment_length(data_config)
   shift = int(round(data_config.shift_ms / 1000.0 * data_config.sample_rate))
   gain_db = float(data_config.gain_db)
-  if data_config.gain_mode not in ("both", "input"):
+  if data_config.gain_mode not in GAIN_MODES:
     raise ValueError(f"data.gain_mode must be 'both' or 'input', got {data_config.gain_mode!r}")
   gain_both = data_config.gain_mode == "both"
+  _, raw_tc, mixed_tc, starts, lengths = files
+  slot_file = tf.constant(np.repeat(np.arange(len(lengths)), np.maximum(1, lengths // seg)))
+  num_slots = int(slot_file.shape[0])
+  raw, mixed = tf.constant(raw_tc), tf.constant(mixed_tc)
+  power = np.mean(np.square(raw_tc, dtype=np.float64), axis=-1)
+  energy = tf.constant(np.concatenate([[0.0], np.cumsum(power)]))
+  starts, lengths = tf.constant(starts), tf.constant(lengths)
+  order_seed, crop_seed = seeds
 
-  def crops(index, ex):
-    seeds = tf.random.experimental.stateless_split(
-        tf.stack([tf.constant(crop_seed, tf.int64), index]), num=4)
-    raw, mixed = ex["raw"], ex["mixed"]
-    length = tf.shape(raw)[0]
-    n = tf.maximum(1, length // seg)
-    pad = [[shift, shift + tf.maximum(0, seg - length)], [0, 0]]
-    raw, mixed = tf.pad(raw, pad), tf.pad(mixed, pad)
-    starts = tf.random.stateless_uniform(
-        [n, SILENCE_DRAWS], seeds[0], minval=0, maxval=tf.shape(raw)[0] - seg + 1,
-        dtype=tf.int32)
-    power = tf.cast(tf.reduce_mean(tf.square(raw), axis=-1), tf.float64)
-    energy = tf.concat([tf.zeros([1], tf.float64), tf.cumsum(power)], axis=0)
+  def example(k):
+    slot = tf.random.experimental.index_shuffle(
+        k % num_slots, tf.stack([tf.constant(order_seed, tf.int64), k // num_slots]),
+        num_slots - 1)
+    f = tf.gather(slot_file, slot)
+    offset, length = starts[f], lengths[f]
+    key = tf.random.experimental.stateless_split(
+        tf.stack([tf.constant(crop_seed, tf.int64), k]), num=3)
+    # Candidate starts, in file samples: crops may reach `shift` past either end.
+    first = tf.random.stateless_uniform(
+        [SILENCE_DRAWS], key[0], minval=-shift,
+        maxval=tf.maximum(length - seg, 0) + shift + 1, dtype=tf.int64)
+    lo, hi = (tf.clip_by_value(x, 0, length) for x in (first, first + seg))
     level_db = 10.0 * tf.math.log(
-        (tf.gather(energy, starts + seg) - tf.gather(energy, starts)) / seg + 1e-20) / np.log(10.0)
+        (tf.gather(energy, offset + hi) - tf.gather(energy, offset + lo)) / seg + 1e-20
+    ) / np.log(10.0)
     loud = level_db >= data_config.silence_db
-    pick = tf.where(tf.reduce_any(loud, axis=1),
-                    tf.argmax(tf.cast(loud, tf.int32), axis=1, output_type=tf.int32),
-                    tf.argmax(level_db, axis=1, output_type=tf.int32))
-    start = tf.gather(starts, pick, batch_dims=1)
-    window = start[:, None] + tf.range(seg)[None, :]
-    raw_ntc, mixed_ntc = tf.gather(raw, window), tf.gather(mixed, window)
-    gain = 10.0 ** (tf.random.stateless_uniform(
-        [n, 1, 1], seeds[1], minval=-gain_db, maxval=gain_db) / 20.0)
-    sign = tf.ones([n, 1, 1])
-    if data_config.polarity_flip:
-      sign = tf.where(tf.random.stateless_uniform([n, 1, 1], seeds[2]) < 0.5, -1.0, 1.0)
-    raw_ntc = raw_ntc * gain * sign
-    mixed_ntc = mixed_ntc * (gain if gain_both else 1.0) * sign
-    return {"raw": raw_ntc, "mixed": mixed_ntc}
+    pick = tf.where(tf.reduce_any(loud), tf.argmax(tf.cast(loud, tf.int32)),
+                    tf.argmax(level_db))
+    index = first[pick] + tf.range(seg, dtype=tf.int64)
+    inside = ((index >= 0) & (index < length))[:, None]
+    where = offset + tf.clip_by_value(index, 0, length - 1)
+    raw_tc = tf.where(inside, tf.gather(raw, where), 0.0)
+    mixed_tc = tf.where(inside, tf.gather(mixed, where), 0.0)
+    draws = tf.random.stateless_uniform([2], key[1])
+    gain = 10.0 ** ((2.0 * draws[0] - 1.0) * gain_db / 20.0)
+    sign = tf.where(draws[1] < 0.5, -1.0, 1.0) if data_config.polarity_flip else 1.0
+    return {"raw": raw_tc * gain * sign,
+            "mixed": mixed_tc * (gain if gain_both else 1.0) * sign}
 
-  return crops
+  return example
 
 
-def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0, num_shards=1):
-  """Infinite, seeded dataset of random training crops; see the module docstring.
+def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0, num_shards=1,
+                         start_step=0):
+  """Infinite dataset of random training crops, a function of (seed, host, step).
 
   Args:
     data_config: `config.data`.
@@ -139,50 +178,52 @@ def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0,
     batch_size: host-local batch size.
     seed: run seed; the same seed (and host) gives the same batches.
     shard_index, num_shards: this host's index and the host count.
+    start_step: steps already trained; the first batch is the one of step `start_step + 1`.
 
   Returns:
     tf.data.Dataset of {"raw", "mixed"}: float32 `[batch_size, segment, channels]`.
   """
   builder = open_dataset(data_config, data_dir)
-  split = _host_split(builder, "train", shard_index, num_shards)
-  file_seed, crop_seed, shuffle_seed = _seeds(seed, shard_index, 3)
-  ds = _read(builder, split, shuffle_seed=file_seed)
-  ds = ds.shuffle(FILE_SHUFFLE_BUFFER, seed=file_seed).repeat().enumerate()
-  ds = ds.map(_crop_fn(data_config, crop_seed), num_parallel_calls=tf.data.AUTOTUNE)
-  ds = ds.unbatch().shuffle(data_config.shuffle_buffer, seed=shuffle_seed)
+  files = load_host_files(builder, _host_split(builder, "train", shard_index, num_shards))
+  logging.info("host %d of %d trains on %d files: %s", shard_index, num_shards,
+               len(files[0]), ", ".join(files[0]))
+  example = _example_fn(data_config, files, _seeds(seed, shard_index, 2))
+  first = int(start_step) * int(batch_size)
+  ds = tf.data.Dataset.range(first, np.iinfo(np.int64).max)
+  ds = ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
   return ds.with_options(_deterministic_options())
 
 
 def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_shards=1):
-  """Finite, deterministic dataset of fixed windows over the validation files.
+  """Finite, deterministic dataset of consecutive windows over the validation files.
 
-  Falls back to the training files (with a warning) when there is no validation split, so tiny
-  data sets still evaluate.
+  Uses the training files when there is no validation split (the caller says so once).
 
   Returns:
-    tf.data.Dataset of {"raw", "mixed"}: float32 `[batch_size, segment, channels]`; every
-    window of this host's files appears at least once.
+    tf.data.Dataset of {"raw", "mixed"}: float32 `[batch, segment, channels]`; "file": int32
+    id (host index * FILE_ID_STRIDE + file index), "start": the window's first sample in the
+    file, "valid": how many of its samples are the file's (the rest is zero padding). Batches
+    hold `batch_size` windows, the last one possibly fewer.
   """
   builder = open_dataset(data_config, data_dir)
-  split = "validation"
-  if split not in builder.info.splits or builder.info.splits[split].num_examples == 0:
-    logging.warning("%s has no validation files; evaluating on the training files",
-                    builder.data_dir)
-    split = "train"
+  split = "validation" if has_validation(builder) else "train"
   seg = segment_length(data_config)
 
-  def windows(ex):
-    length = tf.shape(ex["raw"])[0]
-    padded = (length + seg - 1) // seg * seg
-    frame = lambda x: tf.reshape(tf.pad(x, [[0, padded - length], [0, 0]]),
+  def windows(index, ex):
+    length = tf.shape(ex["raw"], out_type=tf.int64)[0]
+    count = (length + seg - 1) // seg
+    frame = lambda x: tf.reshape(tf.pad(x, [[0, count * seg - length], [0, 0]]),
                                  [-1, seg, data_config.channels])
-    return {"raw": frame(ex["raw"]), "mixed": frame(ex["mixed"])}
+    start = tf.range(count) * seg
+    return {"raw": frame(ex["raw"]), "mixed": frame(ex["mixed"]),
+            "file": tf.fill([count], tf.cast(shard_index * FILE_ID_STRIDE + index, tf.int32)),
+            "start": tf.cast(start, tf.int32),
+            "valid": tf.cast(tf.minimum(length - start, seg), tf.int32)}
 
-  ds = _read(builder, _host_split(builder, split, shard_index, num_shards))
+  ds = _read(builder, _host_split(builder, split, shard_index, num_shards)).enumerate()
   ds = ds.map(windows).unbatch()
-  ds = ds.concatenate(ds.repeat().take(batch_size - 1))
-  ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
   return ds.with_options(_deterministic_options())
 
 

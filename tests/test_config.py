@@ -6,6 +6,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from experiments import base, spectral
+from mixnet import errors, train_config
 
 _GROUPS = ("data", "model", "loss", "opt", "train", "infer")
 
@@ -71,3 +72,44 @@ def test_config_file_flag_with_preset_and_overrides():
 def test_locked_config_rejects_unknown_field():
   with pytest.raises(Exception, match="no_such_field"):
     _parse(["prog", "--config=experiments/base.py", "--config.train.no_such_field=1"])
+
+
+@pytest.mark.parametrize("module,preset", [(base, "base"), (base, "tiny"), (spectral, "base"),
+                                           (spectral, "tiny")])
+def test_shipped_configs_pass_the_training_checks(module, preset):
+  assert train_config.problems(module.get_config(preset)) == []
+
+
+def test_training_config_problems_are_one_line_each():
+  config = base.get_config("tiny")
+  config.train.num_steps = -1
+  config.train.checkpoint_every = 0
+  config.train.eval_every = 0
+  config.train.per_device_batch = 0
+  config.opt.learning_rate = -1e-3
+  config.opt.schedule = "linear"
+  config.data.segment_seconds = 0.0
+  config.model.channels = 2
+  found = train_config.problems(config)
+  assert found == [
+      "config.train.num_steps=-1: must be a whole number >= 1",
+      "config.train.per_device_batch=0: must be a whole number >= 1",
+      "config.train.eval_every=0: must be a whole number >= 1",
+      "config.train.checkpoint_every=0: must be a whole number >= 1",
+      "config.opt.learning_rate=-0.001: must be a number > 0",
+      "config.opt.schedule='linear': must be one of cosine, plateau",
+      "config.data.segment_seconds=0.0: must be a number > 0",
+      "config.model.channels=2: must equal config.data.channels=1",
+  ]
+  with pytest.raises(train_config.ConfigError, match="8 problem") as raised:
+    train_config.check(config)
+  assert isinstance(raised.value, errors.MixnetError)
+  assert str(raised.value).count("\n") == 8
+
+
+def test_unknown_model_name_is_a_config_problem():
+  config = base.get_config("tiny")
+  config.model.name = "wavenet"
+  (problem,) = train_config.problems(config)
+  assert problem.startswith("config.model.name: unknown model 'wavenet'")
+  assert "time_unet" in problem

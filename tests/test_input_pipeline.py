@@ -1,7 +1,6 @@
 """tf.data pipelines: synchronized crops, augmentation, seeding, host sharding, eval windows."""
 
 import ast
-import logging
 import os
 
 import numpy as np
@@ -181,29 +180,63 @@ def test_near_silent_crops_are_skipped(tmp_path):
   assert silent_share[-50.0] < 0.1
 
 
+def test_resumed_pipeline_starts_at_the_step_and_repeats_the_batches(data_dir):
+  # The batch of a step depends on (seed, host, step) only: a pipeline started at step 5 gives
+  # the uninterrupted pipeline's batches 6, 7, ... without producing the earlier ones.
+  config = _data_config()
+  straight = _batches(config, data_dir, 8, batch_size=3)
+  resumed = _batches(config, data_dir, 3, batch_size=3, start_step=5)
+  for a, b in zip(straight[5:], resumed, strict=True):
+    np.testing.assert_array_equal(a["raw"], b["raw"])
+    np.testing.assert_array_equal(a["mixed"], b["mixed"])
+  far = _batches(config, data_dir, 1, batch_size=3, start_step=10**9)[0]
+  assert far["raw"].shape == (3, SEG, 1) and np.abs(far["raw"]).max() > 0
+
+
+def test_each_pass_visits_every_file_in_proportion_to_its_length(data_dir):
+  # 4 files of 1 s hold 4 segments each, the 0.15-s file one slot: a pass is 17 crops.
+  config = _data_config(gain_db=0.0, polarity_flip=False)
+  (batch,) = _batches(config, data_dir, 1, batch_size=17)
+  levels = [_file_level(x) for x in batch["raw"]]
+  assert sorted(levels) == sorted([lv for lv in TRAIN_LEVELS for _ in range(4)] + [SHORT_LEVEL])
+  assert levels[:4] != [levels[0]] * 4  # Consecutive crops come from different files.
+
+
+def _eval_windows(config, data_dir, batch_size, **kwargs):
+  ds = input_pipeline.create_eval_dataset(config, data_dir, batch_size=batch_size, **kwargs)
+  return list(ds.as_numpy_iterator())
+
+
 def test_eval_windows_cover_every_validation_file_in_order(data_dir):
   config = _data_config()
-  ds = input_pipeline.create_eval_dataset(config, data_dir, batch_size=4)
-  batches = list(ds.as_numpy_iterator())
-  again = list(ds.as_numpy_iterator())
+  batches = _eval_windows(config, data_dir, 4)
+  again = _eval_windows(config, data_dir, 4)
   builder = input_pipeline.open_dataset(config, data_dir)
-  expected = []
-  for ex in tfds.as_numpy(builder.as_dataset(split="validation", shuffle_files=False)):
+  expected, files, starts, valid = [], [], [], []
+  for index, ex in enumerate(tfds.as_numpy(builder.as_dataset(split="validation",
+                                                              shuffle_files=False))):
     raw_t = ex["raw"][:, 0]
     assert len(raw_t) == int(1.1 * SR)
     padded = np.pad(raw_t, (0, -len(raw_t) % SEG))
     expected.extend(padded.reshape(-1, SEG))
-  assert len(expected) == 10 and len(batches) == 3
+    count = len(padded) // SEG
+    files += [index] * count
+    starts += list(range(0, count * SEG, SEG))
+    valid += [SEG] * (count - 1) + [len(raw_t) - (count - 1) * SEG]
+  assert len(expected) == 10 and [len(b["raw"]) for b in batches] == [4, 4, 2]
   windows = np.concatenate([b["raw"][:, :, 0] for b in batches])
-  np.testing.assert_array_equal(windows[:10], np.stack(expected))
-  np.testing.assert_array_equal(windows[10:], np.stack(expected[:2]))  # Filled up, not dropped.
+  np.testing.assert_array_equal(windows, np.stack(expected))
+  for key, values in (("file", files), ("start", starts), ("valid", valid)):
+    np.testing.assert_array_equal(np.concatenate([b[key] for b in batches]), values)
   mixed = np.concatenate([b["mixed"][:, :, 0] for b in batches])
   np.testing.assert_array_equal(mixed, 0.5 * windows)
   for a, b in zip(batches, again, strict=True):
     np.testing.assert_array_equal(a["raw"], b["raw"])
+  host1 = _eval_windows(config, data_dir, 4, shard_index=1, num_shards=2)
+  assert set(np.concatenate([b["file"] for b in host1])) == {input_pipeline.FILE_ID_STRIDE}
 
 
-def test_eval_falls_back_to_train_files_without_validation(tmp_path, caplog):
+def test_eval_uses_train_files_without_validation(tmp_path):
   rng = np.random.default_rng(2)
   for sub in ("raw", "mixed"):
     os.makedirs(tmp_path / sub)
@@ -211,12 +244,10 @@ def test_eval_falls_back_to_train_files_without_validation(tmp_path, caplog):
               0.2 * rng.standard_normal(SR).astype(np.float32))
   prepare.prepare_dataset(str(tmp_path / "raw"), str(tmp_path / "mixed"), str(tmp_path / "d"),
                           sample_rate=SR, val_fraction=0.0, show_progress=False)
-  with caplog.at_level(logging.WARNING):
-    ds = input_pipeline.create_eval_dataset(_data_config(), str(tmp_path / "d"), batch_size=8)
-  assert "no validation files" in caplog.text
-  (batch,) = list(ds.as_numpy_iterator())  # 4 windows, filled up to one batch of 8.
-  assert batch["raw"].shape == (8, SEG, 1)
-  np.testing.assert_array_equal(batch["raw"][4:], batch["raw"][:4])
+  config = _data_config()
+  assert not input_pipeline.has_validation(input_pipeline.open_dataset(config, str(tmp_path / "d")))
+  (batch,) = _eval_windows(config, str(tmp_path / "d"), 8)  # The 1-s file: 4 windows.
+  assert batch["raw"].shape == (4, SEG, 1) and list(batch["valid"]) == [SEG] * 4
 
 
 def test_config_must_match_the_prepared_data(data_dir, tmp_path):

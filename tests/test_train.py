@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from experiments import base
-from mixnet import checkpoints, models, train_lib
+from mixnet import checkpoints, models, monitor, optimizer, parallel, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -90,7 +90,7 @@ def test_nan_in_data_stops_with_clear_message(tiny_config, tmp_path, monkeypatch
 
   monkeypatch.setattr(train_lib, "train_iterator", poisoned)
   config = tiny_config(num_steps=5, eval_every=100)
-  with pytest.raises(train_lib.NonFiniteLossError, match="non-finite loss at step 3"):
+  with pytest.raises(monitor.NonFiniteLossError, match="non-finite loss at step 3"):
     train_lib.train_and_evaluate(config, str(tmp_path))
   # The last good checkpoint is intact and restorable; nothing after it was written.
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
@@ -113,15 +113,15 @@ def _global_batch(n, length=8000, seed=0):
 def test_train_step_same_update_on_one_and_two_devices(tiny_config):
   config = tiny_config()
   model = models.build(config.model)
-  tx, _ = train_lib.create_optimizer(config.opt, config.train.num_steps)
+  tx, _ = optimizer.create_optimizer(config.opt, config.train.num_steps)
   batch = _global_batch(4)
   results = []
   for n in (1, 2):
-    mesh = jax.make_mesh((n,), (train_lib.DATA_AXIS,), devices=jax.devices()[:n])
-    state = train_lib.replicate(mesh, train_lib.create_train_state(
+    mesh = parallel.make_mesh(jax.devices()[:n])
+    state = parallel.replicate(mesh, train_lib.create_train_state(
         config, model, tx, jax.random.key(0)))
     p_train, _ = train_lib.make_parallel_steps(mesh, model, tx, config)
-    state, step_metrics = p_train(state, train_lib.shard_batch(mesh, batch))
+    state, step_metrics = p_train(state, parallel.shard_batch(mesh, batch))
     results.append((_params(state), jax.device_get(step_metrics)))
   (p1, m1), (p2, m2) = results
   np.testing.assert_allclose(m1["loss"], m2["loss"], rtol=1e-5)
@@ -161,34 +161,74 @@ def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):
   out = subprocess.run(args + [f"--config.train.num_steps={resume_to}"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert f"Resumed from step {saved}" in out.stderr
+  assert f"Resumed from step {saved}" in out.stdout
   assert checkpoints.RunCheckpoints(str(workdir)).latest_step() == resume_to
+  # The terminal shows what a person needs; library chatter went to the log file.
+  assert f"Done at step {resume_to}" in out.stdout and "eval at step" in out.stdout
+  assert f"{resume_to}/{resume_to}" in out.stderr  # The progress line.
+  console = out.stdout + out.stderr
+  assert "orbax" not in console.lower() and "FeatureConnector" not in console
+  assert len(out.stdout.splitlines()) <= 6
+  assert "Resumed from step" in open(workdir / "train.INFO").read()
 
 
 def test_learning_rate_schedules(tiny_config):
   opt = tiny_config().opt
   opt.learning_rate, opt.warmup_steps, opt.end_lr_factor = 1e-3, 10, 0.01
-  lr = train_lib.create_learning_rate_fn(opt, num_steps=110)
+  lr = optimizer.create_learning_rate_fn(opt, num_steps=110)
   assert float(lr(0)) == 0.0 and float(lr(5)) == pytest.approx(5e-4)
   assert float(lr(10)) == pytest.approx(1e-3)
   assert float(lr(60)) == pytest.approx(0.5 * (1e-3 + 1e-5), rel=1e-3)  # half way down
   assert float(lr(110)) == pytest.approx(1e-5, rel=1e-3)
   opt.schedule = "bogus"
   with pytest.raises(ValueError, match="bogus"):
-    train_lib.create_learning_rate_fn(opt, 100)
+    optimizer.create_learning_rate_fn(opt, 100)
 
 
 def test_reduce_on_plateau_scales_updates_when_loss_stalls(tiny_config):
   opt = tiny_config().opt
   opt.update(schedule="plateau", warmup_steps=1, plateau_patience=3, plateau_factor=0.5)
-  tx, _ = train_lib.create_optimizer(opt, num_steps=100)
+  tx, _ = optimizer.create_optimizer(opt, num_steps=100)
   params = {"w": np.ones(3, np.float32)}
   state = tx.init(params)
   grads = {"w": np.full(3, 0.1, np.float32)}
   scales = []
   for _ in range(12):
     _, state = tx.update(grads, state, params, value=np.float32(1.0))  # a loss that never moves
-    scales.append(float(train_lib._plateau_scale(train_lib.TrainState(
-        step=0, params=params, opt_state=state, ema_params=None))))
+    scales.append(optimizer.plateau_scale(state))
   assert scales[0] == 1.0 and scales[-1] < 1.0
   assert all(b <= a for a, b in zip(scales, scales[1:], strict=False))
+
+
+def test_cli_reports_every_config_problem_before_any_data_work(tmp_path):
+  workdir = tmp_path / "run"
+  out = subprocess.run(
+      [sys.executable, "-m", "mixnet.train", "--config=experiments/base.py:tiny",
+       f"--workdir={workdir}", "--config.train.num_steps=-1", "--config.train.checkpoint_every=0",
+       "--config.model.name=wavenet"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2, out.stderr[-3000:]
+  lines = out.stderr.strip().splitlines()
+  assert lines[0] == "error: the training config has 3 problem(s):", out.stderr
+  assert [x.strip() for x in lines[1:]] == [
+      "config.train.num_steps=-1: must be a whole number >= 1",
+      "config.train.checkpoint_every=0: must be a whole number >= 1",
+      "config.model.name: unknown model 'wavenet'; expected one of chain, hybrid, spectral_unet, "
+      "time_unet"]
+  assert not (workdir / "data").exists() and not (workdir / "demo_pairs").exists()
+
+
+def test_without_validation_pairs_best_is_chosen_on_training_data_loudly(
+    tiny_config, demo_pairs, tmp_path, caplog):
+  from mixnet.data import prepare
+
+  data_dir = str(tmp_path / "data")
+  prepare.prepare_dataset(*demo_pairs, data_dir, sample_rate=16000, val_fraction=0.0,
+                          show_progress=False)
+  config = tiny_config(num_steps=1, eval_every=1)
+  config.data.data_dir, config.data.val_fraction = data_dir, 0.0
+  with caplog.at_level("WARNING"):
+    train_lib.train_and_evaluate(config, str(tmp_path / "run"))
+  warnings = [r for r in caplog.records if "chosen on TRAINING data" in r.getMessage()]
+  assert len(warnings) == 1
+  meta = checkpoints.load_meta(checkpoints.resolve(str(tmp_path / "run")))
+  assert meta["data"]["best_chosen_on"] == "train"
