@@ -22,9 +22,11 @@ import dataclasses
 from collections.abc import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mixnet import dsp
 from mixnet.diffdsp import core, dynamics, filters, gain, reverberation, saturation
 from mixnet.dsp import dynamics as np_dynamics
 
@@ -155,6 +157,54 @@ class VocalChain(nn.Module):
       raw = p.raw_init()
       params[p.key] = self.param(p.key, lambda _, r=raw: jnp.asarray(r, jnp.float32))
     return apply_chain(self, physical(self, params), audio_btc.astype(jnp.float32))
+
+
+def _eq_bands(eq):
+  bands = [dsp.EqBand("highpass", eq["highpass_hz"]),
+           dsp.EqBand("low_shelf", eq["low_shelf_hz"], eq["low_shelf_db"])]
+  bands += [dsp.EqBand("peaking", f, g, q)
+            for f, g, q in zip(eq["peak_hz"], eq["peak_db"], eq["peak_q"], strict=True)]
+  return tuple(bands + [dsp.EqBand("high_shelf", eq["high_shelf_hz"], eq["high_shelf_db"]),
+                        dsp.EqBand("lowpass", eq["lowpass_hz"])])
+
+
+def to_preset(module, params, name, ir_file, output_lufs):
+  """The learned chain as a `mixnet.dsp.Preset` plus its reverb's impulse response.
+
+  Every stage maps one to one (EQ bands as RBJ biquads, the same compressor, the tanh shaper
+  with no bias, the reverb as a convolution with the learned response), except the output
+  level: the preset normalises to `output_lufs` instead of applying the learned constant gain,
+  so a user's edit of another stage does not change the delivered loudness.
+
+  Returns:
+    (preset, ir_tc): `ir_tc` is float32 `[taps, channels]` at `module.sample_rate`, to be
+    written to `ir_file` (the name the preset refers to).
+  """
+  learned = physical(module, params)
+  ir_tc = np.asarray(impulse_response(module, learned["reverb"]))
+  settings = jax.tree.map(lambda v: np.asarray(v, np.float64).tolist(), learned)
+  sat = settings["saturation"]
+  preset = dsp.Preset(
+      name=name,
+      input_lufs=float(module.input_lufs),
+      eq=_eq_bands(settings["eq"]),
+      compressor=dsp.CompressorParams(**settings["compressor"]),
+      saturation=dsp.SaturationParams(drive_db=sat["drive_db"], mix=sat["mix"], bias=0.0),
+      convolution_reverb=dsp.ConvolutionReverbParams(ir_file=ir_file,
+                                                     send_db=settings["reverb"]["send_db"]),
+      output_lufs=float(output_lufs))
+  return preset, ir_tc
+
+
+def settings_table(module, params):
+  """The learned settings as text, one `stage  name  value unit` line per parameter."""
+  learned = physical(module, params)
+  lines = []
+  for p in params_table(module):
+    values = np.atleast_1d(np.asarray(learned[p.stage][p.name], np.float64))
+    text = ", ".join(f"{v:.4g}" for v in values)
+    lines.append(f"{p.stage:<11} {p.name:<14} {text} {p.unit}".rstrip())
+  return "\n".join(lines)
 
 
 def eq_fir_taps(module):
