@@ -34,6 +34,7 @@ import soundfile as sf
 
 from mixnet import audio, infer
 from mixnet.data import synthetic
+from mixnet.serve import mixing
 
 SR = 44100
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +57,7 @@ def rss_mib(pid):
 
 def baseline(paths, model_path, seconds, out_dir):
   """(audio s per s, latencies) of `process_file` over `paths` in turn for `seconds`."""
-  processor = infer.AudioProcessor(checkpoint=model_path, strict=model_path is not None)
+  processor = mixing.load_processor(model_path)  # the service's engine, built the same way
   processor.compile()
   out_path = os.path.join(out_dir, "mixed.wav")
   infer.process_file(paths[0], out_path, processor=processor, overwrite=True)
