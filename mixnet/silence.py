@@ -60,12 +60,17 @@ def silent_mask(audio_tc, left, right):
     bool `[time, channels]`, per channel.
   """
   length = audio_tc.shape[0]
-  nonzero = np.concatenate([np.zeros((1, audio_tc.shape[1]), np.int64),
-                            np.cumsum(audio_tc != 0, axis=0)])
-  t = np.arange(length)
-  lo = np.clip(t - left, 0, length)
-  hi = np.clip(t + right + 1, 0, length)
-  return (nonzero[hi] - nonzero[lo]) == 0
+  mask = np.zeros(audio_tc.shape, bool)
+  for c in range(audio_tc.shape[1]):
+    zero = np.concatenate([[False], audio_tc[:, c] == 0, [False]])
+    edges = np.flatnonzero(np.diff(zero.astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]  # runs of zeros, [start, end)
+    first = np.where(starts == 0, 0, starts + left)
+    last = np.where(ends == length, length, ends - right)  # exclusive
+    kept = first < last
+    for lo, hi in zip(first[kept], last[kept], strict=True):
+      mask[lo:hi, c] = True
+  return mask
 
 
 def gate(out_tc, in_tc, sample_rate, model_rate, context, joint):
@@ -87,4 +92,7 @@ def gate(out_tc, in_tc, sample_rate, model_rate, context, joint):
             + resampler_reach(model_rate, sample_rate))
   left, right = (math.ceil(c * sample_rate / model_rate + spread) for c in context)
   source = np.max(np.abs(in_tc), axis=1, keepdims=True) if joint else in_tc
-  return np.where(silent_mask(source, left, right), np.float32(0), out_tc).astype(np.float32)
+  mask = np.broadcast_to(silent_mask(source, left, right), out_tc.shape)
+  out_tc = np.array(out_tc, np.float32)
+  out_tc[mask] = 0.0
+  return out_tc
