@@ -29,6 +29,7 @@ writes over its input and never replaces an existing file unless asked to.
 import functools
 import os
 import time
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,18 @@ import numpy as np
 from absl import logging
 
 from mixnet import audio, checkpoints, chunking, dsp, models, silence
+
+
+class _Loaded(typing.NamedTuple):
+  """What one checkpoint step gives inference."""
+  config: ml_collections.ConfigDict
+  meta: dict
+  model: typing.Any  # flax Module
+  sample_rate: int
+  channels: int
+  plan: chunking.ChunkPlan
+  batch_size: int
+  params: typing.Any  # pytree of arrays
 
 
 class AudioProcessor:
@@ -84,15 +97,15 @@ class AudioProcessor:
       return
     self.engine = "model"
     self.checkpoint = str(located)
-    (self.config, self.meta, self.model, self.sample_rate, self.channels, self.plan,
-     self.batch_size, self.params) = loaded
+    for field, value in loaded._asdict().items():
+      setattr(self, field, value)
     self.context = models.context(self.config.model)
     self.target_lufs = self._loudness_target(match_loudness)
     self._apply = jax.jit(functools.partial(self.model.apply, {"params": self.params}))
 
   @staticmethod
   def _restore(located, chunk_seconds, batch_size):
-    """Loads one checkpoint step: (config, meta, model, rate, channels, plan, batch, params)."""
+    """Loads one checkpoint step (a `_Loaded`); CheckpointError if it is unusable."""
     meta = checkpoints.load_meta(located)
     try:
       config = ml_collections.ConfigDict(meta["config"])
@@ -110,7 +123,7 @@ class AudioProcessor:
         lambda x: model.init(jax.random.key(0), x)["params"],
         jax.ShapeDtypeStruct((1, plan.chunk, channels), jnp.float32))
     params = checkpoints.load_params(located, abstract)
-    return config, meta, model, sample_rate, channels, plan, batch_size, params
+    return _Loaded(config, meta, model, sample_rate, channels, plan, batch_size, params)
 
   def _loudness_target(self, match_loudness):
     """The output loudness (LUFS) to match, or None to keep the model's own level."""

@@ -7,8 +7,9 @@ Each input `NAME.EXT` becomes `DIR/NAME.FORMAT` (`--format`, default wav; the fi
 that format). Before any work the whole run is checked (`mixnet.infer.outputs`): an input is
 never replaced, even with `--overwrite`; an existing file is replaced only with `--overwrite`;
 two inputs that would write one output are refused. Then one line per file, and a total that
-counts only the files written. Exit status 0 when every file was written, 2 (with an `error:`
-line per problem) otherwise.
+counts only the files written. Exit status 0 when every file was written, else 2, with
+`error: <file>: <problem>` lines on stderr (a refused run names its first problem and counts the
+others; a file that fails while mixing does not stop the others).
 
 Engine: with `--checkpoint` the trained model (its best step; a corrupt step falls back to the
 newest intact one, with a warning). A checkpoint that cannot be loaded at all is an error
@@ -35,8 +36,9 @@ _PRESET = flags.DEFINE_enum("preset", "default", sorted(dsp.PRESETS), "DSP prese
 _FORMAT = flags.DEFINE_string("format", "wav", "Output format and extension: one of "
                               "wav, flac, aiff, ogg (Vorbis), mp3, where this libsndfile "
                               "writes it.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files (an input "
-                               "file is never replaced).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files; without it "
+                               "a run with an existing output is refused before any work. An "
+                               "input file is never replaced.")
 _CEILING_DB = flags.DEFINE_float("ceiling_db", -1.0, "True-peak ceiling of the output limiter, "
                                  "dBFS.")
 flags.mark_flag_as_required("out_dir")
