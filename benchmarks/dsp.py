@@ -2,9 +2,10 @@
 
 Run: .venv/bin/python benchmarks/dsp.py [--seconds=180] [--stereo]
 
-The input is a synthetic vocal (harmonic voice with vibrato and syllable envelope, breath noise
-and sibilant bursts). Each preset runs once untimed (so the cached reverb impulse response is
-built), then `--repeats` timed runs; the table shows the best. Real-time factor is audio
+The input is the built-in synthetic vocal (`mixnet.data.synthetic.synth_vocal`: harmonic voice
+with formants, vibrato, phrases, consonant bursts, breath and room noise). Each preset runs once
+untimed (so the cached reverb impulse response is built), then `--repeats` timed runs; the table
+shows the best. Real-time factor is audio
 seconds per wall-clock second; the target is >= 100x on 2 CPU cores.
 """
 
@@ -14,20 +15,7 @@ import time
 import numpy as np
 
 from mixnet import dsp
-
-
-def synthetic_vocal(seconds, sample_rate, seed=0):
-  """A voice-like test signal, float32 `[time, 1]`."""
-  rng = np.random.default_rng(seed)
-  t = np.arange(int(seconds * sample_rate)) / sample_rate
-  f0 = 180.0 * (1.0 + 0.01 * np.sin(2 * np.pi * 5.5 * t) + 0.1 * np.sin(2 * np.pi * 0.1 * t))
-  phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-  voice = sum(np.sin(k * phase) / k for k in range(1, 20))
-  syllables = np.clip(np.sin(2 * np.pi * 2.0 * t), 0.0, None) ** 0.5
-  noise = rng.standard_normal(t.size)
-  sibilance = noise * (np.sin(2 * np.pi * 0.37 * t) > 0.95)
-  audio = 0.2 * voice * syllables + 0.01 * noise + 0.05 * sibilance
-  return audio[:, None].astype(np.float32)
+from mixnet.data import synthetic
 
 
 def main():
@@ -37,7 +25,7 @@ def main():
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--stereo", action="store_true")
   args = parser.parse_args()
-  audio_tc = synthetic_vocal(args.seconds, args.sample_rate)
+  audio_tc = synthetic.synth_vocal(args.seconds, args.sample_rate, seed=0)
   if args.stereo:
     audio_tc = np.repeat(audio_tc, 2, axis=1)
   print(f"{args.seconds:.0f} s, {args.sample_rate} Hz, {audio_tc.shape[1]} channel(s)")

@@ -10,7 +10,7 @@ Run:
 2. Measures this machine's training speed for the config and sets `train.num_steps` so that
    training fills the budget, then trains with the project's own command
    (`python -m mixnet.train`).
-3. Evaluates the held-out pairs with `python -m mixnet.evaluate` (model and identity) and with a
+3. Evaluates the held-out pairs with `python -m mixnet.report` (model and identity) and with a
    static EQ + loudness baseline: one fixed linear-phase filter whose magnitude is fitted by least
    squares (in dB, per frequency) to the training pairs' average spectra, then a gain to the
    training mixes' median loudness.
@@ -137,9 +137,9 @@ def main():
        os.path.join(work, "train.log"))
   train_minutes = (time.time() - t0) / 60
   eval_dir = os.path.join(work, "eval")
-  _run([sys.executable, "-m", "mixnet.evaluate", f"--checkpoint={run}",
+  _run([sys.executable, "-m", "mixnet.report", f"--checkpoint={run}",
         f"--raw_dir={test_dir}/raw", f"--mixed_dir={test_dir}/mixed", f"--out_dir={eval_dir}",
-        "--split=all"], os.path.join(work, "evaluate.log"))
+        "--split=all"], os.path.join(work, "report.log"))
   with open(os.path.join(eval_dir, "metrics.json")) as f:
     results = json.load(f)
 

@@ -15,7 +15,7 @@ Metrics (lower is better except SI-SDR):
 
 import numpy as np
 
-from mixnet import dsp, losses
+from mixnet import dsp, losses, spectral_ops
 
 METRIC_NAMES = ("mr_stft", "l1", "si_sdr", "loudness_error_lu", "centroid_error_hz",
                 "crest_error_db")
@@ -41,13 +41,20 @@ def si_sdr(pred_tc, target_tc):
   return float(10 * np.log10(ratio))
 
 
+def magnitude_frames(audio_tc, fft_size, hop_size):
+  """STFT magnitudes of a clip, channels averaged: float64 `[frames, fft_size // 2 + 1]`.
+
+  Hann frames of `fft_size` every `hop_size` samples from the first sample on, uncentred
+  (`spectral_ops.np_stft`); a clip shorter than one frame is zero-padded to one.
+  """
+  x_t = np.asarray(audio_tc, np.float64).mean(axis=1)
+  x_t = np.pad(x_t, (0, max(0, fft_size - len(x_t))))
+  return np.abs(spectral_ops.np_stft(x_t[None], fft_size, hop_size, fft_size, center=False)[0])
+
+
 def spectral_centroid(audio_tc, sample_rate, fft_size=2048):
   """Magnitude-weighted mean frequency (Hz) of the clip's average spectrum (channels averaged)."""
-  x = audio_tc.astype(np.float64).mean(axis=1)
-  if len(x) < fft_size:
-    x = np.pad(x, (0, fft_size - len(x)))
-  frames = np.lib.stride_tricks.sliding_window_view(x, fft_size)[:: fft_size // 2]
-  mag = np.abs(np.fft.rfft(frames * np.hanning(fft_size), axis=-1)).mean(axis=0)
+  mag = magnitude_frames(audio_tc, fft_size, fft_size // 2).mean(axis=0)
   freqs = np.fft.rfftfreq(fft_size, 1 / sample_rate)
   return float(np.sum(freqs * mag) / (np.sum(mag) + _EPS))
 

@@ -10,18 +10,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mixnet import fileio  # noqa: E402
+from mixnet import fileio, metrics  # noqa: E402
 
 _FLOOR_DB = -100.0
 
 
 def log_spectrogram(audio_tc, sample_rate, fft_size=1024, hop_size=256):
-  """Log-magnitude spectrogram (dB, channels averaged): returns (spec_ft, freqs_hz, times_s)."""
-  x = np.asarray(audio_tc, np.float64).mean(axis=1)
-  if len(x) < fft_size:
-    x = np.pad(x, (0, fft_size - len(x)))
-  frames = np.lib.stride_tricks.sliding_window_view(x, fft_size)[::hop_size]
-  mag = np.abs(np.fft.rfft(frames * np.hanning(fft_size), axis=-1)) / (fft_size / 4)
+  """Log-magnitude spectrogram (dB, channels averaged): returns (spec_ft, freqs_hz, times_s).
+
+  `spec_ft` is `[fft_size // 2 + 1, frames]`; 0 dB is a full-scale sine's peak bin.
+  """
+  mag = metrics.magnitude_frames(audio_tc, fft_size, hop_size) / (fft_size / 4)
   spec = 20 * np.log10(np.maximum(mag, 10 ** (_FLOOR_DB / 20))).T
   freqs = np.fft.rfftfreq(fft_size, 1 / sample_rate)
   times = np.arange(spec.shape[1]) * hop_size / sample_rate

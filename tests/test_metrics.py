@@ -49,3 +49,18 @@ def test_average():
   rows = [{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}]
   assert metrics.average(rows) == {"a": 2.0, "b": 3.0}
   assert metrics.average([]) == {}
+
+
+def test_magnitude_frames_and_spectrogram_of_a_sine():
+  from mixnet import plots
+
+  stereo = np.repeat(_sine(1000, amp=1.0), 2, axis=1)
+  mag_ft = metrics.magnitude_frames(stereo, 1024, 256)
+  assert mag_ft.shape == (1 + (SR - 1024) // 256, 513)
+  assert np.all(np.argmax(mag_ft, axis=1) == 64)  # 1000 Hz at 16000 / 1024 Hz per bin
+  spec_ft, freqs, times = plots.log_spectrogram(stereo, SR)
+  assert spec_ft.shape == (513, mag_ft.shape[0]) and freqs[64] == 1000.0
+  assert times[1] == pytest.approx(256 / SR)
+  assert np.max(spec_ft) == pytest.approx(0.0, abs=0.1)  # a full-scale sine peaks at 0 dB
+  short = metrics.magnitude_frames(_sine(1000)[:100], 1024, 256)
+  assert short.shape == (1, 513) and np.all(np.isfinite(short))

@@ -17,7 +17,6 @@ Empty splits are not written.
 Nothing is downloaded: the builder reads only the two source folders.
 """
 
-import contextlib
 import dataclasses
 import hashlib
 import os
@@ -125,26 +124,21 @@ def assign_splits(names, val_fraction):
 
 
 def _tfds_warning_to_info(record):
-  """A log filter: TFDS's warnings about our custom builder are chatter for the log file."""
+  """A log filter: TFDS's warnings become INFO lines (the log file keeps them, not the console).
+
+  TFDS warns on every build that the config is custom and that the folder it is about to fill
+  has no dataset info, and on every read of a tensor feature that `dtype` is deprecated (its own
+  decoder asks for it). They concern how mixnet uses TFDS; none is something a user can act on.
+  """
   if (record.levelno == converter.STANDARD_WARNING
       and f"{os.sep}tensorflow_datasets{os.sep}" in record.pathname):
     record.levelno, record.levelname = converter.STANDARD_INFO, "INFO"
   return True
 
 
-@contextlib.contextmanager
-def tfds_notices_as_info():
-  """Within it, TFDS's warnings are logged as INFO: they reach a log file, not the console.
-
-  TFDS warns on every build that the config is custom and that the folder it is about to fill
-  has no dataset info; neither needs action, and the console should keep only what does.
-  """
-  logger = logging.get_absl_logger()
-  logger.addFilter(_tfds_warning_to_info)
-  try:
-    yield
-  finally:
-    logger.removeFilter(_tfds_warning_to_info)
+# Installed when this module is first imported: by preparing, and by training and evaluation
+# through the input pipeline (which imports `mixnet.data.prepare`, which imports this module).
+logging.get_absl_logger().addFilter(_tfds_warning_to_info)
 
 
 class PairedVocals(tfds.core.GeneratorBasedBuilder):

@@ -110,12 +110,6 @@ def prepare_dataset(raw_dir, mixed_dir, data_dir, *, sample_rate=44100, channels
       keep_length_mismatch=keep_length_mismatch)
   os.makedirs(data_dir, exist_ok=True)
   remove_incomplete(data_dir)
-  with tfds_builder.tfds_notices_as_info():
-    return _build_or_reuse(config, data_dir, show_progress)
-
-
-def _build_or_reuse(config, data_dir, show_progress):
-  """The rest of `prepare_dataset`: builds the dataset unless it exists; returns the summary."""
   builder = tfds_builder.PairedVocals(config=config, data_dir=data_dir,
                                       show_progress=show_progress)
   summary_path = os.path.join(builder.data_dir, SUMMARY_FILE)
