@@ -4,7 +4,8 @@ r"""`python -m mixnet.serve`: the mixing service and its web page on one port.
 
 Without `--model_path` the DSP vocal chain mixes (its presets can be chosen per request) and
 `/v1/info` says so; with it the model must load, or the service does not start. The page is at
-`http://HOST:PORT/`, the API under `/v1/` (see `mixnet.serve.app`).
+`http://HOST:PORT/`, the API under `/v1/` (see `mixnet.serve.app`). The page calls the API by
+relative URLs, so a reverse proxy may serve both under a path prefix that it strips.
 """
 
 import ipaddress
@@ -23,8 +24,6 @@ flags.DEFINE_integer("max_waiting", 8, "Requests that may wait for a worker; mor
 flags.DEFINE_float("max_upload_mb", 200.0, "Largest upload, MiB (413 above).")
 flags.DEFINE_float("max_duration_s", 1200.0, "Longest audio accepted, seconds (413 above).")
 flags.DEFINE_float("timeout_s", 300.0, "Longest a request may wait and mix, seconds (504 above).")
-flags.DEFINE_string("root_path", "", "URL prefix the service is mounted at behind a reverse "
-                    "proxy, e.g. /mixnet.")
 flags.DEFINE_list("forwarded_allow_ips", ["127.0.0.1"], "Proxies whose X-Forwarded-* headers "
                   "are trusted.")
 
@@ -49,8 +48,8 @@ def main(argv):
     logging.warning("listening on %s: anyone who can reach this machine can use the service",
                     FLAGS.host)
   print(f"mixnet.serve: {application.state.engine} engine, page at "
-        f"http://{FLAGS.host}:{FLAGS.port}{FLAGS.root_path}/", flush=True)
-  uvicorn.run(application, host=FLAGS.host, port=FLAGS.port, root_path=FLAGS.root_path,
+        f"http://{FLAGS.host}:{FLAGS.port}/", flush=True)
+  uvicorn.run(application, host=FLAGS.host, port=FLAGS.port,
               forwarded_allow_ips=FLAGS.forwarded_allow_ips, log_level="info")
 
 
