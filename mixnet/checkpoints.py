@@ -16,15 +16,13 @@ half-written checkpoint that a restore could pick up.
 Inference names a checkpoint by a user-supplied path: a workdir (best, else latest), one of the
 two manager folders (its best/latest step), or a single step folder. `candidates` lists the
 steps such a path offers, preferred first; `load` tries them in that order, so a corrupt `best/`
-step falls back to the newest intact one (with one warning saying which). Reading is quiet:
-Orbax's INFO/WARNING chatter is dropped while mixnet reads a checkpoint, and a failed restore
-becomes one `CheckpointError` line instead of a TensorStore spec dump.
+step falls back to the newest intact one (with one warning saying which). Reading is quiet
+(`mixnet.orbax_quiet`): a failed restore becomes one `CheckpointError` line.
 """
 
-import contextlib
 import dataclasses
+import gc
 import os
-import sys
 
 import jax
 import ml_collections
@@ -32,11 +30,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from mixnet import errors
+from mixnet import errors, orbax_quiet
 
 LATEST = "checkpoints"
 BEST = "best"
-_MAX_REASON = 200  # characters of a library's error message kept in a CheckpointError
 
 
 class CheckpointError(errors.MixnetError):
@@ -202,64 +199,23 @@ def load(path, restore_fn):
 def _pick(directory, steps):
   if os.path.basename(directory) != BEST:
     return steps[-1]
-  with quiet_orbax():
+  with orbax_quiet.quiet():
     mngr = _manager(directory, ("params", "meta"), 1, best=True, read_only=True)
     best = mngr.best_step()
     mngr.close()
   return steps[-1] if best is None or best not in steps else best
 
 
-class _DropOrbaxChatter:
-  """absl log filter: drops Orbax's records below ERROR."""
-
-  def filter(self, record):
-    orbax = f"{os.sep}orbax{os.sep}" in record.pathname
-    return record.levelno >= logging.converter.STANDARD_ERROR or not orbax
-
-
-def _ignore_closed_loop_callbacks(unraisable):
-  """After a failed restore, TensorStore completes its other reads into Orbax's closed event
-  loop; each raises "Event loop is closed" where nothing can catch it. Those are dropped; any
-  other unraisable exception goes to the previous hook."""
-  exc = unraisable.exc_value
-  if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
-    return
-  _ignore_closed_loop_callbacks.previous(unraisable)
-
-
-@contextlib.contextmanager
-def quiet_orbax():
-  """Drops Orbax's INFO/WARNING log records inside the block (errors still show)."""
-  if sys.unraisablehook is not _ignore_closed_loop_callbacks:
-    _ignore_closed_loop_callbacks.previous = sys.unraisablehook
-    sys.unraisablehook = _ignore_closed_loop_callbacks
-  chatter = _DropOrbaxChatter()
-  logger = logging.get_absl_logger()
-  logger.addFilter(chatter)
-  try:
-    yield
-  finally:
-    logger.removeFilter(chatter)
-
-
-def _reason(e):
-  """A library exception as one short line (TensorStore errors embed a whole JSON spec)."""
-  text = " ".join(str(e).split())
-  if len(text) > _MAX_REASON:
-    text = text[:_MAX_REASON].rstrip() + "..."
-  return f"{type(e).__name__}: {text}"
-
-
 def load_meta(located):
   """The `meta` JSON saved with a checkpoint."""
-  with quiet_orbax():
+  with orbax_quiet.quiet():
     mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
     try:
       return mngr.restore(
           located.step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
     except Exception as e:
       raise CheckpointError(
-          f"{located}: cannot read checkpoint metadata ({_reason(e)})") from e
+          f"{located}: cannot read checkpoint metadata ({orbax_quiet.reason(e)})") from e
     finally:
       mngr.close()
 
@@ -280,15 +236,16 @@ def load_params(located, abstract_params):
   abstract_params = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding or device),
       abstract_params)
-  with quiet_orbax():
+  with orbax_quiet.quiet():
     mngr = _manager(located.directory, ("params", "meta"), None, read_only=True)
     try:
       restored = mngr.restore(
           located.step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract_params)))
     except Exception as e:
+      gc.collect()  # finalizes the abandoned reads now, under the hook above
       raise CheckpointError(
           f"{located}: cannot restore parameters, the files are corrupt or do not match the "
-          f"saved config ({_reason(e)})") from e
+          f"saved config ({orbax_quiet.reason(e)})") from e
     finally:
       mngr.close()
   params = restored.params
