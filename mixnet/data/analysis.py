@@ -122,7 +122,8 @@ def _length_mismatch(raw_tc, mixed_tc, offset, config):
   if rest_db < -CUT_QUIET_DB:
     return ""
   return (f"length mismatch: the mix ends {len(rest_tc) / sr:.1f} s before the raw take, which "
-          f"goes on at {rest_db:.0f} dB of its peak (a cut or wrong export?)")
+          f"still has sound there (up to {max(0.0, -rest_db):.0f} dB below its peak): a cut or "
+          "a wrong export?")
 
 
 def _wider_match_hint(raw_tc, mixed_tc, config):
