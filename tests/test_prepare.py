@@ -503,3 +503,20 @@ def test_sigkill_during_prepare_then_rerun_leaves_no_stray_folders(tmp_path):
   raw_t, _ = sf.read(os.path.join(raw_dir, "n07.wav"), dtype="float32")
   np.testing.assert_array_equal(stored["n07"]["raw"][:, 0], raw_t)
   np.testing.assert_array_equal(stored["n07"]["mixed"][:, 0], 0.5 * raw_t)
+
+
+def test_training_data_step_returns_the_facts_saved_with_checkpoints(tiny_config, tmp_path):
+  from mixnet.data.prepare import training
+
+  config = tiny_config()
+  data_dir, facts = training.prepare_data(config, str(tmp_path))
+  assert data_dir == config.data.data_dir
+  summary = prepare.prepare_from_config(config.data, data_dir, str(tmp_path / "unused"),
+                                        show_progress=False)
+  assert summary["reused"]
+  assert facts == {"raw_dir": summary["settings"]["raw_dir"],
+                   "mixed_dir": summary["settings"]["mixed_dir"], **summary["totals"]}
+  assert 0 < len(facts["validation_names"]) < 6
+  config.data.data_dir = ""
+  data_dir, facts = training.prepare_data(config, str(tmp_path))
+  assert data_dir == os.path.join(str(tmp_path), "data") and facts["kept"] == 6
