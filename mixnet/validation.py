@@ -24,7 +24,7 @@ def _batches(eval_ds, num_batches, local_batch, window_shape):
   Every process yields the same number of batches (a process whose windows ran out yields
   empty ones), so the collective evaluation steps never deadlock across hosts.
   """
-  it = iter(eval_ds)
+  it = eval_ds.as_numpy_iterator()
   for _ in range(num_batches):
     batch = next(it, None)
     if batch is None and jax.process_count() == 1:
