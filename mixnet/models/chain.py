@@ -207,6 +207,19 @@ def settings_table(module, params):
   return "\n".join(lines)
 
 
+def input_lufs(model_config):
+  """Reference loudness (LUFS) a registry model wants its input staged to, or None.
+
+  `chain` and `hybrid` expect every take brought to this loudness, measured on the whole take,
+  before cropping (training) or chunking (inference); other models take the raw level.
+  """
+  if model_config.name == "chain":
+    return float(model_config.chain.input_lufs)
+  if model_config.name == "hybrid":
+    return float(model_config.hybrid.chain.input_lufs)
+  return None
+
+
 def eq_fir_taps(module):
   return filters.fir_size(module.sample_rate, module.eq_fir_seconds)
 
