@@ -3,12 +3,16 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+import scipy.signal
 
 from experiments import base
 from experiments import chain as chain_config
 from experiments import hybrid as hybrid_config
-from mixnet import chunking, models
+from mixnet import chunking, dsp, losses, models
+from mixnet.data import synthetic
+from mixnet.diffdsp import filters, gain
 from mixnet.models import chain
 
 SR = 16000
@@ -115,3 +119,56 @@ def test_input_staging_loudness_is_known_per_model():
   assert chain.input_lufs(_config()) == -20.0
   assert chain.input_lufs(_config("hybrid")) == -20.0
   assert chain.input_lufs(base.get_config("tiny").model) is None
+
+
+def test_chain_recovers_a_known_preset():
+  """Pairs mixed by a non-built-in numpy preset (EQ + 4:1 compressor + loudness + limiter).
+
+  An EQ that is g dB louder overall with a threshold g dB higher and g dB less make-up gives the
+  same output, so the EQ's shape (its curve with the mean offset removed) is what the pairs
+  determine; its absolute level is checked loosely.
+  """
+  style = dsp.Preset(name="test_style", output_lufs=-16.0,
+                     eq=(dsp.EqBand("highpass", 150.0), dsp.EqBand("peaking", 1000.0, 6.0, 1.0),
+                         dsp.EqBand("high_shelf", 4000.0, -4.0)),
+                     compressor=dsp.CompressorParams(threshold_db=-26.0, ratio=4.0, knee_db=6.0,
+                                                     attack_ms=5.0, release_ms=80.0))
+  config = _config()
+  config.chain.ir_seconds = 0.2
+  model = models.build(config)
+  raws, mixes = [], []
+  for i in range(3):
+    raw = synthetic.synth_vocal(2.0, SR, seed=(5, i))
+    raws.append(raw * np.float32(10 ** (gain.staging_gain_db(raw, SR, -20.0) / 20)))
+    mixes.append(dsp.process(raw, SR, style))
+  x, y = jnp.asarray(np.stack(raws)), jnp.asarray(np.stack(mixes))
+  params = jax.jit(model.init)(jax.random.key(0), x[:, :256])["params"]
+  tx, loss_config = optax.adam(3e-2), base.get_config().loss
+
+  def loss_fn(p):
+    return losses.combined_loss(model.apply({"params": p}, x), y, loss_config)[0]
+
+  @jax.jit
+  def step(params, opt_state):
+    updates, opt_state = tx.update(jax.grad(loss_fn)(params), opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  opt_state = tx.init(params)
+  for _ in range(150):
+    params, opt_state = step(params, opt_state)
+  learned = jax.tree.map(np.asarray, chain.physical(model, params))
+  freqs = np.geomspace(100, 6000, 100)
+  sos = np.concatenate([dsp.filters.band_sos(SR, b) for b in style.eq])
+  want_db = 20 * np.log10(np.abs(scipy.signal.sosfreqz(sos, freqs, fs=SR)[1]))
+  size = 1 << 15
+  response = np.abs(np.asarray(filters.eq_response(learned["eq"], SR, size)))
+  error_db = 20 * np.log10(np.interp(freqs, np.arange(size // 2 + 1) * SR / size, response)) - (
+      want_db)
+  assert np.sqrt(np.mean((error_db - error_db.mean()) ** 2)) < 1.5
+  assert np.sqrt(np.mean(error_db ** 2)) < 3.0
+  assert abs(float(learned["compressor"]["threshold_db"]) + 26.0) < 3.0
+  assert abs(float(learned["compressor"]["ratio"]) / 4.0 - 1.0) < 0.3
+  out = np.asarray(jax.jit(model.apply)({"params": params}, x))
+  level_lu = [dsp.integrated_loudness(o, SR) - dsp.integrated_loudness(m, SR)
+              for o, m in zip(out, mixes, strict=True)]
+  assert abs(np.mean(level_lu)) < 0.5
