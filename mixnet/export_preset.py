@@ -18,7 +18,7 @@ U-Net's residual correction has no preset form.
 
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from mixnet import cli, errors
 
@@ -80,6 +80,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments {argv[1:]}")
   ir_path = _check_out(_OUT.value, _OVERWRITE.value)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # library INFO chatter only with --verbosity
   from mixnet import audio, dsp
   from mixnet.models import chain
 
