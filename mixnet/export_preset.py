@@ -42,7 +42,7 @@ def _load_chain(path):
   import ml_collections
 
   from mixnet import checkpoints, models
-  from mixnet.models import chain
+  from mixnet.models import hybrid
 
   located = checkpoints.resolve(path)
   meta = checkpoints.load_meta(located)
@@ -56,10 +56,7 @@ def _load_chain(path):
                             jax.ShapeDtypeStruct((1, 4096, config.model.channels), jnp.float32))
   params = checkpoints.load_params(located, abstract)
   if name == "hybrid":
-    module = chain.VocalChain(channels=config.model.channels,
-                              **{k: tuple(v) if isinstance(v, list) else v
-                                 for k, v in config.model.hybrid.chain.to_dict().items()})
-    return module, params["chain"], meta
+    return hybrid.chain_of(model), params["chain"], meta
   return model, params, meta
 
 

@@ -30,6 +30,9 @@ from mixnet import dsp
 from mixnet.diffdsp import core, dynamics, filters, gain, reverberation, saturation
 from mixnet.dsp import dynamics as np_dynamics
 
+# The slowest compressor attack allowed; with `max_release_ms` it bounds the compressor memory.
+MAX_ATTACK_MS = 100.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Param:
@@ -73,7 +76,7 @@ def params_table(module):
       Param("compressor", "threshold_db", "dBFS", -60.0, 0.0, -20.0),
       Param("compressor", "ratio", ":1", 1.0, 20.0, 2.0, log=True),
       Param("compressor", "knee_db", "dB", 0.5, 24.0, 6.0),
-      Param("compressor", "attack_ms", "ms", 0.5, 100.0, 10.0, log=True),
+      Param("compressor", "attack_ms", "ms", 0.5, MAX_ATTACK_MS, 10.0, log=True),
       Param("compressor", "release_ms", "ms", 10.0, module.max_release_ms,
             min(100.0, 0.5 * module.max_release_ms), log=True),
       Param("compressor", "makeup_db", "dB", -12.0, 24.0, 0.0),
@@ -232,7 +235,8 @@ def alignment(module):
 def context(module):
   """(left, right) input samples before / after an output sample that can change it."""
   period = alignment(module)
-  memory = dynamics.memory_samples(max(100.0, module.max_release_ms), module.sample_rate)
+  memory = dynamics.memory_samples(max(MAX_ATTACK_MS, module.max_release_ms),
+                                   module.sample_rate)
   reverb_taps = reverberation.ir_taps(int(round(module.ir_seconds * module.sample_rate)),
                                       module.sample_rate, module.max_predelay_ms)
   return eq_fir_taps(module) + 2 * period + memory + reverb_taps, period - 1

@@ -46,6 +46,11 @@ class HybridChain(nn.Module):
     return unet(vocal_chain(audio_btc))
 
 
+def chain_of(module):
+  """The hybrid's `VocalChain` (unbound; its parameters are `params["chain"]`)."""
+  return _parts(module)[0]
+
+
 def alignment(module):
   vocal_chain, unet = _parts(module)
   return math.lcm(chain.alignment(vocal_chain), time_unet.alignment(unet))
