@@ -76,7 +76,10 @@ def benchmark(config, data_dir, steps):
 
 
 def resume_cost(config, data_dir, saved_step, workdir):
-  """(seconds to the first resumed batch, seconds of the whole run to `saved_step + 1`)."""
+  """(seconds to the first resumed batch, seconds of the whole run to `saved_step + 1`).
+
+  `config.data` must name the pairs `data_dir` was prepared from, so the run reuses the shards.
+  """
   config = config.copy_and_resolve_references()
   config.data.data_dir = data_dir
   config.train.num_steps = saved_step + 1
@@ -109,9 +112,15 @@ def resume_cost(config, data_dir, saved_step, workdir):
 
 
 def _prepared(config, tmp):
+  """Prepares the config's data (the demo pairs unless it names folders) once, in `tmp`.
+
+  Points `config.data` at the prepared pairs, so training runs reuse the shards.
+  """
   data_dir = os.path.join(tmp, f"data_{config.data.sample_rate}")
-  prepare.prepare_from_config(config.data, data_dir, os.path.join(tmp, "demo"),
-                              show_progress=False)
+  summary = prepare.prepare_from_config(config.data, data_dir, os.path.join(tmp, "demo"),
+                                        show_progress=False)
+  config.data.raw_dir = summary["settings"]["raw_dir"]
+  config.data.mixed_dir = summary["settings"]["mixed_dir"]
   return data_dir
 
 
@@ -131,8 +140,9 @@ def main():
       for spec in args.configs.split(","):
         config = load_config(spec)
         data_dir = _prepared(config, tmp)
-        for saved in map(int, args.resume_steps.split(",")):
-          first, whole = resume_cost(config, data_dir, saved, os.path.join(tmp, f"run{saved}"))
+        for i, saved in enumerate(map(int, args.resume_steps.split(","))):
+          workdir = os.path.join(tmp, f"run{i}")
+          first, whole = resume_cost(config, data_dir, saved, workdir)
           print(f"{spec:<22}{saved:>12}{first:>15.2f}{whole:>14.2f}", flush=True)
       return
     print(f"{'config':<22}{'model':<15}{'batch':>10}{'compile s':>11}{'steps/s':>9}"
