@@ -47,7 +47,8 @@ def get_config(preset="base"):
       # together, so file starts and ends land anywhere in a segment.
       shift_ms=20.0,
       polarity_flip=True,
-      # Crops whose raw RMS is below this (dBFS) are redrawn.
+      # Crops whose raw RMS is below this (dBFS) are redrawn; validation's audio summaries
+      # skip windows whose mix is quieter.
       silence_db=-50.0,
       shuffle_buffer=256,
       # Built-in demo data: how many pairs, how long, which DSP preset makes the "mix".

@@ -37,7 +37,6 @@ def _data_config(**overrides):
   data = base.get_config("tiny").data
   data.sample_rate = SR
   data.segment_seconds = SEG / SR
-  data.shuffle_buffer = 16
   data.update(overrides)
   return data
 
