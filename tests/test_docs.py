@@ -88,7 +88,7 @@ def test_doc_commands_run(tmp_path):
       out_dir = re.search(r"--out_dir=(\S+)", command).group(1)
       info = sf.info(str(tmp_path / out_dir / "new_take.wav"))
       assert info.samplerate == SR and info.frames == int(1.5 * SR)
-    if "mixnet.evaluate" in command:
+    if "mixnet.report" in command:
       out_dir = re.search(r"--out_dir=(\S+)", command).group(1)
       assert (tmp_path / out_dir / "report.md").exists()
   _run_python_examples(tmp_path, env)

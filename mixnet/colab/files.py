@@ -64,7 +64,7 @@ def archive_model(checkpoint, zip_path):
   """Zips the checkpoint inference would load from `checkpoint` (best, else latest step).
 
   The zip holds `<best|checkpoints>/<step>/...`: unzipped anywhere, that folder is a valid
-  `checkpoint` argument for `mixnet.infer` and `mixnet.evaluate` (see `unpack_model`).
+  `checkpoint` argument for `mixnet.infer` and `mixnet.report` (see `unpack_model`).
 
   Returns:
     `zip_path`.
