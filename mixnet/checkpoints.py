@@ -7,6 +7,8 @@ A training workdir holds two Orbax `CheckpointManager` folders:
                              EMA if enabled, else raw) and `meta` (JSON, below).
   WORKDIR/best/STEP/         the single step with the lowest validation loss seen so far:
                              `params` and `meta` only: the model a user exports.
+  WORKDIR/best_model.mixnet  the same best step as one self-describing file
+                             (`mixnet.model_file`), rewritten (atomically) whenever it improves.
 
 `meta` is everything inference needs besides the weights: the resolved config (model
 hyper-parameters, sample rate, channels), the step and the validation loss. Orbax writes each
@@ -34,6 +36,7 @@ from mixnet import errors, orbax_quiet
 
 LATEST = "checkpoints"
 BEST = "best"
+BEST_MODEL_FILE = "best_model.mixnet"
 
 
 class CheckpointError(errors.MixnetError):
@@ -61,6 +64,8 @@ class RunCheckpoints:
     workdir = os.path.abspath(workdir)  # Orbax (tensorstore) wants absolute paths.
     self.latest = _manager(os.path.join(workdir, LATEST), ("state", "params", "meta"), keep)
     self.best = _manager(os.path.join(workdir, BEST), ("params", "meta"), 1, best=True)
+    self.model_file = os.path.join(workdir, BEST_MODEL_FILE)
+    self._model_file_loss = None
 
   def latest_step(self):
     return self.latest.latest_step()
@@ -83,6 +88,26 @@ class RunCheckpoints:
     self.best.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(export_params),
         meta=ocp.args.JsonSave(meta)), metrics={"val_loss": float(val_loss)})
+    if jax.process_index() == 0:
+      self._update_model_file(export_params, meta, float(val_loss))
+
+  def _update_model_file(self, export_params, meta, val_loss):
+    """Rewrites `best_model.mixnet` when `val_loss` beats the one it holds (kept over resumes)."""
+    from mixnet import model_file
+
+    if self._model_file_loss is None:
+      self._model_file_loss = float("inf")
+      if os.path.exists(self.model_file):
+        try:
+          self._model_file_loss = model_file.load(self.model_file)[1]["val_loss"]
+        except model_file.ModelFileError:
+          pass  # A damaged file (e.g. edited by hand) is replaced by the next best step.
+    if val_loss < self._model_file_loss:
+      host = jax.tree.map(
+          lambda x: np.asarray(x.addressable_data(0) if isinstance(x, jax.Array) else x),
+          export_params)
+      model_file.save(self.model_file, host, meta)
+      self._model_file_loss = val_loss
 
   def wait(self):
     self.latest.wait_until_finished()

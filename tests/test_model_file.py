@@ -36,7 +36,8 @@ def test_round_trip_equals_the_checkpoint(trained_workdir, exported):
     assert a.dtype == b.dtype and np.array_equal(a, b)
   again, _, source = model_file.load_model(exported)
   assert source == exported
-  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(params)))
+  for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(params), strict=True):
+    assert np.array_equal(a, b)
 
 
 def test_file_is_self_describing(exported):
@@ -92,3 +93,12 @@ def test_bad_files_name_the_file_and_the_problem(exported, tmp_path):
     model_file.load(str(tmp_path))
   with pytest.raises(model_file.ModelFileError, match="cannot read"):
     model_file.load(str(tmp_path / "missing.mixnet"))
+
+
+def test_training_keeps_best_model_file(trained_workdir, exported):
+  """WORKDIR/best_model.mixnet is the best checkpoint, as `mixnet.export` would write it."""
+  params, meta = model_file.load(os.path.join(trained_workdir, "best_model.mixnet"))
+  want_params, want_meta = model_file.load(exported)
+  assert meta == want_meta and meta["val_loss"] is not None
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(want_params), strict=True):
+    assert np.array_equal(a, b)
