@@ -135,43 +135,75 @@ def is_model_file(path):
   return os.path.isfile(os.fspath(path))
 
 
-def _from_checkpoint(path):
-  """(params, meta, source) from a workdir or checkpoint folder (see `checkpoints.resolve`)."""
+def abstract_params(meta, source, error_cls):
+  """The parameter structure (`jax.ShapeDtypeStruct` tree) of the model `meta` describes.
+
+  Raises:
+    error_cls: `meta` holds no usable mixnet model config; the message names `source`.
+  """
   import jax
   import jax.numpy as jnp
   import ml_collections
 
-  from mixnet import checkpoints, models
+  from mixnet import models
 
-  located = checkpoints.resolve(path)
-  meta = checkpoints.load_meta(located)
-  source = f"{located.directory}/{located.step}"
   try:
     model_config = ml_collections.ConfigDict(meta["config"]).model
     model = models.build(model_config)
     length = 2 * models.alignment(model_config)
-    abstract = jax.eval_shape(
+    return jax.eval_shape(
         lambda x: model.init(jax.random.key(0), x)["params"],
         jax.ShapeDtypeStruct((1, length, int(meta["channels"])), jnp.float32))
   except Exception as e:
-    raise checkpoints.CheckpointError(
-        f"{source}: saved config is not a usable mixnet model config "
-        f"({type(e).__name__}: {e})") from e
-  params = jax.tree.map(np.asarray, checkpoints.load_params(located, abstract))
-  return params, meta, source
+    raise error_cls(f"{source}: saved config is not a usable mixnet model config "
+                    f"({type(e).__name__}: {e})") from e
+
+
+def _restore_step(located):
+  """(params, meta) of one checkpoint step; CheckpointError if it is unusable."""
+  import jax
+
+  from mixnet import checkpoints
+
+  meta = checkpoints.load_meta(located)
+  abstract = abstract_params(meta, located, checkpoints.CheckpointError)
+  return jax.tree.map(np.asarray, checkpoints.load_params(located, abstract)), meta
+
+
+def _check_shapes(path, params, meta):
+  """ModelFileError unless `params` fit the model that `meta`'s config builds."""
+  import jax
+
+  want = jax.tree.map(lambda x: tuple(x.shape), abstract_params(meta, path, ModelFileError))
+  got = jax.tree.map(lambda x: tuple(np.shape(x)), params)
+  if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+    raise ModelFileError(f"{path}: corrupt (the parameters do not match the model built from "
+                         "the saved config)")
 
 
 def load_model(path):
   """Loads a trained model from a model file, a training workdir or a checkpoint folder.
 
+  A workdir or checkpoint folder goes through `mixnet.checkpoints.load`: a corrupt preferred step
+  falls back to the newest intact one, with one warning.
+
   Returns:
     (params, meta, source): the parameters (nested dict of numpy arrays), the checkpoint
-    metadata (resolved config, sample rate, channels, ...), and a description of what was read.
+    metadata (resolved config, sample rate, channels, ...), and what was read (the file, or the
+    checkpoint step folder).
 
   Raises:
     ModelFileError or mixnet.checkpoints.CheckpointError: nothing loadable is at `path`.
   """
+  from mixnet import checkpoints
+
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise ModelFileError(f"{path}: does not exist (expected a {SUFFIX} model file, a training "
+                         "workdir or a checkpoint folder)")
   if is_model_file(path):
     params, meta = load(path)
-    return params, meta, os.fspath(path)
-  return _from_checkpoint(path)
+    _check_shapes(path, params, meta)
+    return params, meta, path
+  located, (params, meta) = checkpoints.load(path, _restore_step)
+  return params, meta, str(located)

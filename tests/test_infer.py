@@ -73,7 +73,7 @@ def test_dsp_without_checkpoint(tmp_path, caplog):
   audio.save(src, _vocal(1.0, channels=2), SR)
   summary = infer.process_file(src, tmp_path / "out.wav", preset="warm")
   assert summary["engine"] == "dsp" and summary["preset"] == "warm"
-  assert summary["fallback_reason"] == "no checkpoint given"
+  assert summary["fallback_reason"] == "no model requested"
   assert not [r for r in caplog.records if r.levelname == "WARNING"]  # DSP was asked for
   y, sr = audio.load(tmp_path / "out.wav")
   assert sr == SR and y.shape == (SR, 2)
@@ -82,16 +82,17 @@ def test_dsp_without_checkpoint(tmp_path, caplog):
 
 @pytest.fixture(scope="module")
 def processor(trained_workdir):
-  return infer.AudioProcessor(trained_workdir, strict=True, chunk_seconds=0.5)
+  return infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir, strict=True,
+                              chunk_seconds=0.5)
 
 
 @pytest.mark.parametrize("length", ["one", "short", "chunk", "many"])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_model_any_length_and_channels(processor, length, channels):
-  n = {"one": 1, "short": 300, "chunk": processor.plan.chunk,
-       "many": 4 * processor.plan.chunk + 123}[length]
+  n = {"one": 1, "short": 300, "chunk": processor.backend.plan.chunk,
+       "many": 4 * processor.backend.plan.chunk + 123}[length]
   x = _vocal(1.0 + n / SR, channels)[:n]
-  y = processor.process_vocal(x, SR)
+  y = processor.process_vocal(x, sample_rate=SR)
   assert y.shape == x.shape and y.dtype == np.float32
   assert np.all(np.isfinite(y)) and np.max(np.abs(y)) <= 10 ** (-1.0 / 20) + 1e-6
 
@@ -100,12 +101,12 @@ def test_trained_model_end_to_end_with_resampling(processor, trained_workdir, tm
   src = tmp_path / "take44k.wav"
   audio.save(src, audio.resample(_vocal(2.0), SR, 44100), 44100)
   summary = infer.process_file(src, tmp_path / "mixed.wav", processor=processor)
-  assert summary["engine"] == "model" and summary["checkpoint"].startswith(trained_workdir)
+  assert summary["engine"] == "model" and summary["model_path"].startswith(trained_workdir)
   y, sr = audio.load(tmp_path / "mixed.wav")
   assert sr == 44100 and abs(y.shape[0] - 2 * 44100) <= 1
   assert summary["realtime_factor"] > 0 and np.isfinite(summary["loudness_lufs"])
   # Loading by workdir picks the best checkpoint.
-  assert summary["checkpoint"] == os.path.join(trained_workdir, checkpoints.BEST, "3")
+  assert summary["model_path"] == os.path.join(trained_workdir, checkpoints.BEST, "3")
 
 
 def test_output_sample_rate_and_channels_on_request(tmp_path):
@@ -244,13 +245,13 @@ def test_bad_checkpoints(trained_workdir, tmp_path, caplog, kind):
           "corrupt": lambda: _corrupt(trained_workdir, tmp_path, everything),
           "incompatible": lambda: _incompatible(trained_workdir, tmp_path, everything)}[kind]()
   with pytest.raises(checkpoints.CheckpointError, match=str(path)) as raised:
-    infer.AudioProcessor(str(path), strict=True)
+    infer.AudioProcessor(use_ml_model=True, model_path=str(path), strict=True)
   assert "\n" not in str(raised.value) and len(str(raised.value)) < 500
   caplog.clear()
-  proc = infer.AudioProcessor(str(path))
+  proc = infer.AudioProcessor(use_ml_model=True, model_path=str(path))
   assert proc.engine == "dsp" and str(path) in proc.fallback_reason
   assert len(_warnings(caplog)) == 1 and "DSP vocal chain" in _warnings(caplog)[0]
-  y = proc.process_vocal(_vocal(0.3), SR)
+  y = proc.process_vocal(_vocal(0.3), sample_rate=SR)
   assert y.shape == (int(0.3 * SR), 1)
 
 
@@ -258,14 +259,15 @@ def test_bad_checkpoints(trained_workdir, tmp_path, caplog, kind):
 def test_bad_best_step_falls_back_to_the_newest_intact_one(trained_workdir, tmp_path, caplog,
                                                            damage):
   path = damage(trained_workdir, tmp_path, (checkpoints.BEST,))
-  proc = infer.AudioProcessor(str(path), strict=True)
+  proc = infer.AudioProcessor(use_ml_model=True, model_path=str(path), strict=True)
   used = os.path.join(path, checkpoints.LATEST, "3")
-  assert proc.engine == "model" and proc.checkpoint == used
+  assert proc.engine == "model" and proc.model_path == used
   [warning] = _warnings(caplog)
   assert os.path.join(path, checkpoints.BEST, "3") in warning and f"using {used}" in warning
-  reference = infer.AudioProcessor(trained_workdir, strict=True)
+  reference = infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir, strict=True)
   x = _vocal(0.5)
-  np.testing.assert_allclose(proc.process_vocal(x, SR), reference.process_vocal(x, SR), atol=1e-5)
+  np.testing.assert_allclose(proc.process_vocal(x, sample_rate=SR),
+                             reference.process_vocal(x, sample_rate=SR), atol=1e-5)
 
 
 def test_output_matches_the_training_mixes_loudness(trained_workdir):
@@ -275,31 +277,33 @@ def test_output_matches_the_training_mixes_loudness(trained_workdir):
       "train_mixed_lufs_median"]
   assert -17.0 < target < -15.0  # the demo pairs' preset delivers at -16 LUFS
   x = 0.1 * _vocal(3.0)  # a quiet take
-  matched = infer.AudioProcessor(trained_workdir, strict=True).process_vocal(x, SR)
+  matched = infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir,
+                                 strict=True).process_vocal(x, sample_rate=SR)
   assert abs(dsp.integrated_loudness(matched, SR) - target) < 0.5
-  raw_level = infer.AudioProcessor(trained_workdir, strict=True, match_loudness=False)
-  assert dsp.integrated_loudness(raw_level.process_vocal(x, SR), SR) < target - 10
+  raw_level = infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir, strict=True,
+                                   match_loudness=False)
+  assert dsp.integrated_loudness(raw_level.process_vocal(x, sample_rate=SR), SR) < target - 10
 
 
 def test_digital_silence_in_gives_digital_silence_out(processor):
-  y = processor.process_vocal(np.zeros((SR, 2), np.float32), SR)
+  y = processor.process_vocal(np.zeros((SR, 2), np.float32), sample_rate=SR)
   assert y.shape == (SR, 2) and not np.any(y)
 
 
 def test_silent_gaps_stay_silent_and_tails_are_kept(processor):
-  left, right = processor.context
+  left, right = processor.backend.context
   reach = max(left, right) + 1000  # beyond the model's context and the resamplers' ringing
   gap = 2 * reach + SR // 2
   take = _vocal(1.0)
   x = np.concatenate([take, np.zeros((gap, 1), np.float32), take])
-  y = processor.process_vocal(x, SR)
+  y = processor.process_vocal(x, sample_rate=SR)
   assert not np.any(y[SR + reach:SR + gap - reach])  # the model saw only silence there
   assert np.max(np.abs(y[SR:SR + 200])) > 0  # output computed from real input is not cut
   assert np.max(np.abs(y[:SR])) > 0.01 and np.max(np.abs(y[SR + gap:])) > 0.01
 
 
 def test_model_output_has_no_dc_offset(processor):
-  y = processor.process_vocal(_vocal(3.0), SR)
+  y = processor.process_vocal(_vocal(3.0), sample_rate=SR)
   rms = float(np.sqrt(np.mean(y ** 2)))
   assert rms > 0.01 and abs(float(np.mean(y))) < 1e-4 * rms
 

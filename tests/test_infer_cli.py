@@ -151,8 +151,9 @@ def test_killed_while_writing_then_rerun(tmp_path, trained_workdir):
   out = _infer(*args, cwd=tmp_path)
   assert out.returncode == 0, out.stderr
   assert os.listdir(tmp_path / "o") == ["take.wav"]
-  reference = infer.AudioProcessor(trained_workdir, strict=True)
-  expected = reference.process_vocal(*audio.load(tmp_path / "take.wav"))
+  reference = infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir, strict=True)
+  raw_tc, sample_rate = audio.load(tmp_path / "take.wav")
+  expected = reference.process_vocal(raw_tc, sample_rate=sample_rate)
   mixed, sr = audio.load(tmp_path / "o" / "take.wav")
   assert sr == SR and mixed.shape == expected.shape
   np.testing.assert_allclose(mixed, expected, atol=1e-6)  # 24-bit PCM

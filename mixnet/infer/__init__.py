@@ -1,19 +1,23 @@
 r"""Processing raw vocals with a trained model, or with the DSP chain when there is none.
 
-From Python:
-  from mixnet import infer
-  summary = infer.process_file("raw/take1.wav", "out/take1.wav", checkpoint="/tmp/mixnet/tiny")
-  processor = infer.AudioProcessor(checkpoint="/tmp/mixnet/tiny")   # or checkpoint=None: DSP
-  mixed_tc = processor.process_vocal(raw_tc, sample_rate)
+From Python (the keywords of the original design's API):
+  from mixnet import AudioProcessor
+  processor = AudioProcessor()                                        # the DSP vocal chain
+  processor = AudioProcessor(use_ml_model=True, model_path="models/best_model.mixnet")
+  mixed = processor.process_vocal(audio, preset_config, sample_rate=44100)
+  summary = infer.process_file("raw/take1.wav", "out/take1.wav", model_path="runs/base")
 
 From the shell (`mixnet/infer/__main__.py`; its docstring gives the naming and overwrite rules):
-  python -m mixnet.infer in1.wav in2.wav --out_dir=out [--checkpoint=WORKDIR] [--preset=default]
+  python -m mixnet.infer in1.wav in2.wav --out_dir=out [--checkpoint=M] [--preset=default]
 
-The model runs chunk by chunk (`mixnet.chunking`): any length, one compiled shape, output equal
-to one pass over the whole file. Channels: a mono model processes each channel of a stereo file
-separately (the stereo image is kept); a stereo model gets a mono file copied to both sides and
-its output averaged back to mono. The output keeps the input's sample rate and channel count
-unless `sample_rate`/`channels` ask otherwise.
+`model_path` is a model file (`python -m mixnet.export`), a training workdir or a checkpoint
+folder, all read by `mixnet.model_file.load_model`. The engines are `mixnet.engines`.
+
+The model runs chunk by chunk (`mixnet.chunking`): any length, one compiled shape per batch
+size, output equal to one pass over the whole file. Channels: a mono model processes each
+channel of a stereo file separately (the stereo image is kept); a stereo model gets a mono file
+copied to both sides and its output averaged back to mono. The output keeps the input's shape,
+layout and sample rate.
 
 Level: the model's receptive field (`mixnet.models.receptive_field`) sees phrases, not whole
 songs, so it cannot know a take's overall loudness; by default (`config.infer.match_loudness`)
@@ -26,167 +30,137 @@ silently zeroed) and goes through the true-peak limiter at `ceiling_db`. `proces
 writes over its input and never replaces an existing file unless asked to.
 """
 
-import functools
 import os
 import time
-import typing
 
-import jax
-import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import logging
 
-from mixnet import audio, checkpoints, chunking, dsp, models, silence
+from mixnet import audio, checkpoints, dsp, engines, model_file
+from mixnet.infer import settings
+
+DEFAULT_SAMPLE_RATE = 44100
+DEFAULT_MODEL_PATH = os.path.join("models", "best_model" + model_file.SUFFIX)
 
 
-class _Loaded(typing.NamedTuple):
-  """What one checkpoint step gives inference."""
-  config: ml_collections.ConfigDict
-  meta: dict
-  model: typing.Any  # flax Module
-  sample_rate: int
-  channels: int
-  plan: chunking.ChunkPlan
-  batch_size: int
-  params: typing.Any  # pytree of arrays
+def _load_engine(model_path, strict, preset_name, **model_kwargs):
+  """A ModelEngine for `model_path`, or (not strict) a DspEngine with one warning."""
+  try:
+    params, meta, source = model_file.load_model(model_path)
+    return engines.ModelEngine(params, meta, source, **model_kwargs)
+  except (model_file.ModelFileError, checkpoints.CheckpointError) as e:
+    if strict:
+      raise
+    logging.warning("using the DSP vocal chain (preset '%s') instead of a model: %s",
+                    preset_name, e)
+    return engines.DspEngine(str(e))
 
 
 class AudioProcessor:
-  """One object for every engine: a trained model when one loads, else the DSP vocal chain.
+  """Mixes raw vocals with a trained model, or with the DSP vocal chain.
 
   Args:
-    checkpoint: a training workdir or checkpoint folder (see `mixnet.checkpoints.candidates`:
-      a corrupt preferred step falls back to the newest intact one, with a warning), or None
-      for the DSP chain.
-    preset: DSP preset used when the DSP chain does the work.
-    strict: raise `CheckpointError` when the checkpoint cannot be loaded instead of falling back
-      to the DSP chain (the fallback logs one warning).
-    chunk_seconds, batch_size: new audio per chunk and chunks per call (default: the
-      checkpoint's `config.infer`). Each chunk also carries the model's context on both sides.
-    match_loudness: scale the model's output to the training mixes' median loudness (default:
-      the checkpoint's `config.infer.match_loudness`; see the module docstring).
-    ceiling_db: true-peak ceiling of the output limiter, dBFS.
+    use_ml_model: mix with the trained model at `model_path` (True) or the DSP chain (False).
+    model_path: a model file, a training workdir or a checkpoint folder (a corrupt preferred
+      step falls back to the newest intact one, with a warning). With `use_ml_model=True` and
+      no path, `DEFAULT_MODEL_PATH` (`./models/best_model.mixnet`, relative to the working
+      folder). Giving a path with `use_ml_model=False` is an error, never silently ignored.
+    preset: the DSP chain: a preset name, a `.json` preset file or a `dsp.Preset`. It mixes
+      when the DSP engine does the work (by choice or as the fallback); per call,
+      `process_vocal`'s `preset_config` can override it.
+    strict: raise `ModelFileError`/`CheckpointError` when the model cannot be loaded, instead of
+      mixing with the DSP chain (the fallback logs one warning).
+    chunk_seconds, batch_size, match_loudness: see `mixnet.engines.ModelEngine`.
+    ceiling_db: true-peak ceiling of the model's output limiter, dBFS (a DSP preset has its own).
 
-  Attributes:
-    engine: "model" or "dsp". `fallback_reason` says why the DSP chain is used, if it is.
+  Attributes (the same for both engines):
+    engine: "model" or "dsp"; `backend` is the engine object (`mixnet.engines`).
+    model_path: what the model was loaded from (a file or checkpoint step folder), else None.
+    fallback_reason: why the DSP chain does the work, or None for a model.
+    meta, sample_rate, channels, target_lufs: the model's (see `mixnet.engines`); {} or None
+      for the DSP chain.
   """
 
-  def __init__(self, checkpoint=None, preset="default", strict=False, chunk_seconds=None,
-               batch_size=None, ceiling_db=-1.0, match_loudness=None):
-    self.preset = dsp.get_preset(preset) if isinstance(preset, str) else preset
-    self.preset_name = preset if isinstance(preset, str) else "custom"
+  def __init__(self, use_ml_model=False, model_path=None, preset="default", strict=False,
+               chunk_seconds=None, batch_size=None, match_loudness=None, ceiling_db=-1.0):
+    if not isinstance(use_ml_model, bool):
+      raise TypeError(f"use_ml_model must be True or False, got {use_ml_model!r}; the model "
+                      "goes in model_path=")
+    if model_path is not None and not use_ml_model:
+      raise ValueError(f"model_path={os.fspath(model_path)!r} given with use_ml_model=False; "
+                       "pass use_ml_model=True to mix with it")
+    self.preset = dsp.get_preset(preset)
+    self.preset_name = preset if isinstance(preset, str) else self.preset.name
     self.ceiling_db = ceiling_db
-    self.checkpoint = None
-    self.fallback_reason = None
-    self.engine = "dsp"
-    if checkpoint is None:
-      self.fallback_reason = "no checkpoint given"
-      logging.info("mixing with the DSP vocal chain (preset '%s'): no checkpoint given",
+    if not use_ml_model:
+      logging.info("mixing with the DSP vocal chain (preset '%s'): no model requested",
                    self.preset_name)
+      self.backend = engines.DspEngine("no model requested")
       return
-    try:
-      located, loaded = checkpoints.load(checkpoint, functools.partial(
-          self._restore, chunk_seconds=chunk_seconds, batch_size=batch_size))
-    except checkpoints.CheckpointError as e:
-      if strict:
-        raise
-      self.fallback_reason = str(e)
-      logging.warning("using the DSP vocal chain (preset '%s') instead of a model: %s",
-                      self.preset_name, e)
-      return
-    self.engine = "model"
-    self.checkpoint = str(located)
-    for field, value in loaded._asdict().items():
-      setattr(self, field, value)
-    self.context = models.context(self.config.model)
-    self.target_lufs = self._loudness_target(match_loudness)
-    self._apply = jax.jit(functools.partial(self.model.apply, {"params": self.params}))
+    self.backend = _load_engine(
+        DEFAULT_MODEL_PATH if model_path is None else model_path, strict, self.preset_name,
+        chunk_seconds=chunk_seconds, batch_size=batch_size, match_loudness=match_loudness,
+        ceiling_db=ceiling_db)
 
-  @staticmethod
-  def _restore(located, chunk_seconds, batch_size):
-    """Loads one checkpoint step (a `_Loaded`); CheckpointError if it is unusable."""
-    meta = checkpoints.load_meta(located)
-    try:
-      config = ml_collections.ConfigDict(meta["config"])
-      model = models.build(config.model)
-      sample_rate, channels = int(meta["sample_rate"]), int(meta["channels"])
-    except Exception as e:
-      raise checkpoints.CheckpointError(
-          f"{located}: saved config is not a usable mixnet model config "
-          f"({type(e).__name__}: {e})") from e
-    infer_config = config.get("infer", ml_collections.ConfigDict())
-    plan = chunking.ChunkPlan.create(config.model, chunk_seconds or infer_config.get(
-        "chunk_seconds", 8.0), sample_rate)
-    batch_size = batch_size or infer_config.get("batch_size", 4)
-    abstract = jax.eval_shape(
-        lambda x: model.init(jax.random.key(0), x)["params"],
-        jax.ShapeDtypeStruct((1, plan.chunk, channels), jnp.float32))
-    params = checkpoints.load_params(located, abstract)
-    return _Loaded(config, meta, model, sample_rate, channels, plan, batch_size, params)
-
-  def _loudness_target(self, match_loudness):
-    """The output loudness (LUFS) to match, or None to keep the model's own level."""
-    if match_loudness is None:
-      match_loudness = self.config.get("infer", {}).get("match_loudness", True)
-    if not match_loudness:
-      return None
-    target = self.meta.get("data", {}).get("train_mixed_lufs_median")
-    if target is None:
-      logging.warning("%s: no training-mix loudness saved (data prepared by an older mixnet); "
-                      "the output keeps the model's own level", self.checkpoint)
-    return target
+  engine = property(lambda self: self.backend.name)
+  model_path = property(lambda self: self.backend.source)
+  fallback_reason = property(lambda self: self.backend.fallback_reason)
+  meta = property(lambda self: self.backend.meta)
+  sample_rate = property(lambda self: self.backend.sample_rate)
+  channels = property(lambda self: self.backend.channels)
+  target_lufs = property(lambda self: self.backend.target_lufs)
 
   def compile(self):
-    """Compiles the model for the chunk shape now (otherwise the first call does); seconds."""
-    if self.engine != "model":
-      return 0.0
-    t0 = time.time()
-    jax.block_until_ready(self._apply(
-        jnp.zeros((self.batch_size, self.plan.chunk, self.channels), jnp.float32)))
-    return time.time() - t0
+    """Compiles every shape a call can need now (otherwise calls compile as they go); seconds."""
+    return self.backend.compile()
 
-  def process_vocal(self, audio_tc, sample_rate, preset=None):
-    """Mixes a raw vocal: float32 `[time, channels]` at `sample_rate` Hz -> same shape and rate.
+  def process_vocal(self, audio, preset_config=None, sample_rate=None):
+    """Mixes a raw vocal; the result has the input's shape, layout, rate and float32 dtype.
 
-    `preset` overrides the DSP preset for this call (used only by the DSP engine).
+    Args:
+      audio: float samples, 1-D mono `[time]`, `[time, channels]` or `[channels, time]` with 1
+        or 2 channels. A 2-D shape is read as the layout whose channel axis has 1 or 2 entries
+        and whose time axis is longer; a shape such as (2, 2) fits both and is refused.
+      preset_config: what to mix with (see `mixnet.infer.settings`): None, a preset name, a
+        `.json` preset file, a `dsp.Preset`, or a dict of preset fields and `strength` (0: the
+        raw take brought to the output loudness, 1: the full style).
+      sample_rate: Hz; `DEFAULT_SAMPLE_RATE` (44100) when None, never guessed from the audio.
+
+    Raises:
+      ValueError: an audio shape or layout this cannot read, or NaN/inf samples.
+      SettingsError, PresetError: an unusable `preset_config`.
     """
-    audio_tc = np.asarray(audio_tc, np.float32)
-    if audio_tc.ndim != 2 or audio_tc.shape[0] == 0 or audio_tc.shape[1] > audio.MAX_CHANNELS:
-      raise ValueError(f"expected audio [time, 1 or 2 channels], got shape {audio_tc.shape}")
-    if not np.all(np.isfinite(audio_tc)):
-      raise ValueError("input audio contains NaN or infinite samples")
-    if self.engine == "dsp":
-      return dsp.process(audio_tc, sample_rate, preset or self.preset)
-    y = silence.dc_block(self._run_model(audio.resample(audio_tc, sample_rate,
-                                                        self.sample_rate)), self.sample_rate)
-    if not np.all(np.isfinite(y)):
-      raise FloatingPointError(
-          f"model {self.checkpoint} produced NaN/inf samples; refusing to write them")
-    y = _fit_length(audio.resample(y, self.sample_rate, sample_rate), audio_tc.shape[0])
-    y = silence.gate(y, audio_tc, sample_rate, self.sample_rate, self.context,
-                     joint=self.channels > 1)
-    if self.target_lufs is not None:
-      y = dsp.normalize_loudness(y, sample_rate, self.target_lufs)
-    return dsp.true_peak_limit(y, sample_rate, ceiling_db=self.ceiling_db)
-
-  def _run_model(self, x_tc):
-    """The model over float32 `[time, channels]` at its own rate; the input's channel count."""
-    if self.channels == 1:
-      # Each channel is its own mono signal.
-      return np.concatenate([chunking.process_chunked(self._apply, x_tc[:, c:c + 1], self.plan,
-                                                      self.batch_size)
-                             for c in range(x_tc.shape[1])], axis=1)
-    y = chunking.process_chunked(self._apply, audio.to_channels(x_tc, self.channels), self.plan,
-                                 self.batch_size)
-    return audio.to_channels(y, x_tc.shape[1])
+    x_tc, layout = _as_tc(audio)
+    sample_rate = DEFAULT_SAMPLE_RATE if sample_rate is None else int(sample_rate)
+    y_tc = self.backend.mix(x_tc, sample_rate, settings.resolve(preset_config, self.preset))
+    return _restore_layout(y_tc, layout)
 
 
-def _fit_length(audio_tc, length):
-  """Crops or zero-pads to `length` samples (resampling can be off by one)."""
-  if audio_tc.shape[0] >= length:
-    return audio_tc[:length]
-  return np.pad(audio_tc, [(0, length - audio_tc.shape[0]), (0, 0)])
+def _as_tc(samples):
+  """(float32 `[time, channels]`, layout): layout is "t", "tc" or "ct"."""
+  x = np.asarray(samples, np.float32)
+  if x.ndim == 1:
+    x_tc, layout = x[:, None], "t"
+  elif x.ndim == 2 and x.shape[1] <= audio.MAX_CHANNELS and (
+      x.shape[0] > x.shape[1] or x.shape == (1, 1)):
+    x_tc, layout = x, "tc"
+  elif x.ndim == 2 and x.shape[0] <= audio.MAX_CHANNELS and x.shape[1] > x.shape[0]:
+    x_tc, layout = x.T, "ct"
+  else:
+    raise ValueError(f"expected audio [time], [time, channels] or [channels, time] with 1 or 2 "
+                     f"channels and more samples than channels, got shape {x.shape}")
+  if x_tc.shape[0] == 0:
+    raise ValueError("expected audio with at least one sample, got an empty array")
+  if not np.all(np.isfinite(x_tc)):
+    raise ValueError("input audio contains NaN or infinite samples")
+  return np.ascontiguousarray(x_tc), layout
+
+
+def _restore_layout(y_tc, layout):
+  """`[time, channels]` back to the input's layout."""
+  if layout == "t":
+    return y_tc[:, 0]
+  return np.ascontiguousarray(y_tc.T) if layout == "ct" else y_tc
 
 
 def check_output(out_path, in_path, overwrite=False):
@@ -210,7 +184,7 @@ def check_output(out_path, in_path, overwrite=False):
     raise audio.AudioError(f"{out_path}: output folder {out_dir} is not writable")
 
 
-def process_file(in_path, out_path, checkpoint=None, preset="default", strict=False,
+def process_file(in_path, out_path, model_path=None, preset="default", strict=False,
                  sample_rate=None, channels=None, processor=None, overwrite=False,
                  **processor_kwargs):
   """Mixes one file and writes it atomically.
@@ -219,14 +193,16 @@ def process_file(in_path, out_path, checkpoint=None, preset="default", strict=Fa
     in_path: raw vocal (any format soundfile reads).
     out_path: where to write; the format follows the extension (`audio.OUTPUT_FORMATS`:
       .wav/.flac/.aiff 24-bit, .ogg Vorbis, .mp3 where libsndfile writes it).
-    checkpoint, preset, strict: see `AudioProcessor` (ignored when `processor` is given).
+    model_path, preset, strict: see `AudioProcessor` (ignored when `processor` is given); a
+      `model_path` means the model engine.
     sample_rate, channels: output rate/channel count; default: the input's.
     processor: an `AudioProcessor` to reuse across files (loads and compiles once).
     overwrite: replace an existing `out_path` (never the input itself; see `check_output`).
     **processor_kwargs: more `AudioProcessor` arguments (chunk_seconds, batch_size, ceiling_db).
+      The file is mixed with the processor's own preset.
 
   Returns:
-    A summary dict: engine, checkpoint, preset, input, output, duration_s, seconds,
+    A summary dict: engine, model_path, preset, input, output, duration_s, seconds,
     realtime_factor, peak_dbfs, loudness_lufs, sample_rate, channels, fallback_reason.
 
   Raises:
@@ -236,9 +212,10 @@ def process_file(in_path, out_path, checkpoint=None, preset="default", strict=Fa
   check_output(out_path, in_path, overwrite)
   raw_tc, sr = audio.load(in_path)
   if processor is None:
-    processor = AudioProcessor(checkpoint, preset=preset, strict=strict, **processor_kwargs)
+    processor = AudioProcessor(use_ml_model=model_path is not None, model_path=model_path,
+                               preset=preset, strict=strict, **processor_kwargs)
   t0 = time.time()
-  out_tc = processor.process_vocal(raw_tc, sr)
+  out_tc = processor.process_vocal(raw_tc, sample_rate=sr)
   if channels is not None:
     out_tc = audio.to_channels(out_tc, channels)
   out_sr = sr
@@ -252,7 +229,7 @@ def process_file(in_path, out_path, checkpoint=None, preset="default", strict=Fa
   peak = float(np.max(np.abs(out_tc)))
   return {
       "engine": processor.engine,
-      "checkpoint": processor.checkpoint,
+      "model_path": processor.model_path,
       "preset": processor.preset_name if processor.engine == "dsp" else None,
       "fallback_reason": processor.fallback_reason,
       "input": os.fspath(in_path),

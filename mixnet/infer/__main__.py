@@ -11,8 +11,9 @@ counts only the files written. Exit status 0 when every file was written, else 2
 `error: <file>: <problem>` lines on stderr (a refused run names its first problem and counts the
 others; a file that fails while mixing does not stop the others).
 
-Engine: with `--checkpoint` the trained model (its best step; a corrupt step falls back to the
-newest intact one, with a warning). A checkpoint that cannot be loaded at all is an error
+Engine: with `--checkpoint` the trained model: a model file (`python -m mixnet.export`), or a
+training workdir or checkpoint folder (its best step; a corrupt step falls back to the newest
+intact one, with a warning). A model that cannot be loaded at all is an error
 (exit 2), unless `--fallback_to_dsp` accepts the DSP chain instead (one warning). Without
 `--checkpoint` the DSP chain with `--preset` does the work.
 """
@@ -28,8 +29,8 @@ from mixnet.infer import outputs
 
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Folder for the mixed files (created if "
                                "missing): NAME.FORMAT for each input NAME.EXT.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or checkpoint folder; "
-                                  "without it the DSP chain does the work.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file (.mixnet), training workdir "
+                                  "or checkpoint folder; without it the DSP chain does the work.")
 _FALLBACK = flags.DEFINE_bool("fallback_to_dsp", False, "If --checkpoint cannot be loaded, mix "
                               "with the DSP chain (one warning) instead of failing.")
 _PRESET = flags.DEFINE_enum("preset", "default", sorted(dsp.PRESETS), "DSP preset (DSP chain).")
@@ -95,7 +96,8 @@ def main(argv):
   extension = _extension(_FORMAT.value)
   out_dir = _out_dir(_OUT_DIR.value)
   plan = outputs.plan_outputs(inputs, out_dir, extension, overwrite=_OVERWRITE.value)
-  processor = infer.AudioProcessor(_CHECKPOINT.value, preset=_PRESET.value,
+  processor = infer.AudioProcessor(use_ml_model=_CHECKPOINT.value is not None,
+                                   model_path=_CHECKPOINT.value, preset=_PRESET.value,
                                    strict=not _FALLBACK.value, ceiling_db=_CEILING_DB.value)
   failures = _mix_all(plan, processor)
   print(f"{len(plan) - failures}/{len(plan)} files written to {out_dir}")

@@ -23,7 +23,7 @@ from mixnet import audio, dsp, errors, infer
 # Output container, sample format and media type per `format` option.
 FORMATS = {"wav": ("WAV", "PCM_24", "audio/wav"), "flac": ("FLAC", "PCM_24", "audio/flac")}
 LOUDNESS_RANGE_LUFS = (-40.0, -6.0)
-OPTIONS = ("preset", "format", "loudness_lufs")
+OPTIONS = ("preset", "format", "loudness_lufs", "strength")
 
 
 class RequestError(errors.MixnetError):
@@ -37,24 +37,14 @@ class RequestError(errors.MixnetError):
 
 def load_processor(model_path):
   """The engine: the model at `model_path` (loading must succeed), or the DSP chain for None."""
-  return infer.AudioProcessor(checkpoint=model_path, strict=model_path is not None)
+  return infer.AudioProcessor(use_ml_model=model_path is not None, model_path=model_path,
+                              strict=True)
 
 
 def warm_up(processor):
-  """Compiles every shape a request can need, so that no request waits for a compile; seconds.
-
-  A model runs on batches of `batch_size` chunks, and a file shorter than a batch on a batch of
-  its own chunk count (`mixnet.chunking`): one shape per count from 1 to `batch_size`. Each is
-  compiled here by mixing a little noise of that many chunks.
-  """
-  t0 = time.perf_counter()
-  processor.compile()
-  if processor.engine == "model":
-    rng = np.random.default_rng(0)
-    for chunks in range(1, processor.batch_size):
-      noise_tc = 1e-3 * rng.standard_normal((chunks * processor.plan.hop, processor.channels))
-      processor.process_vocal(noise_tc.astype(np.float32), processor.sample_rate)
-  return time.perf_counter() - t0
+  """Compiles every shape a request can need (`AudioProcessor.compile`), so that no request
+  waits for a compile; seconds."""
+  return processor.compile()
 
 
 def clean_name(name):
@@ -65,10 +55,12 @@ def clean_name(name):
 
 @dataclasses.dataclass(frozen=True)
 class MixOptions:
-  """What a client may choose: DSP preset, output format, output loudness (LUFS, or None)."""
+  """What a client may choose: DSP preset, output format, output loudness (LUFS, or None), and
+  the style's strength (0: the raw take at the output loudness, 1: the full style)."""
   preset: str | None = None
   format: str = "wav"
   loudness_lufs: float | None = None
+  strength: float = 1.0
 
   @classmethod
   def parse(cls, fields, presets):
@@ -89,7 +81,8 @@ class MixOptions:
     fmt = fields.get("format") or "wav"
     if fmt not in FORMATS:
       raise RequestError(422, "invalid_option", f"format {fmt!r}; formats: {', '.join(FORMATS)}")
-    return cls(preset, fmt, _loudness(fields.get("loudness_lufs")))
+    return cls(preset, fmt, _loudness(fields.get("loudness_lufs")),
+               _strength(fields.get("strength")))
 
 
 def _loudness(text):
@@ -103,6 +96,18 @@ def _loudness(text):
   if not lo <= value <= hi:
     raise RequestError(422, "invalid_option",
                        f"loudness_lufs {text!r}: expected a number from {lo:g} to {hi:g}")
+  return value
+
+
+def _strength(text):
+  if not text:
+    return 1.0
+  try:
+    value = float(text)
+  except ValueError:
+    value = float("nan")
+  if not 0.0 <= value <= 1.0:
+    raise RequestError(422, "invalid_option", f"strength {text!r}: expected a number from 0 to 1")
   return value
 
 
@@ -167,7 +172,10 @@ class Mixer:
     name = clean_name(filename)
     x_tc, sample_rate = decode(data, name, self.max_duration_s)
     t0 = time.perf_counter()
-    y_tc = self.processor.process_vocal(x_tc, sample_rate, preset=options.preset)
+    preset_config = {"strength": options.strength}
+    if options.preset is not None:
+      preset_config.update(dataclasses.asdict(dsp.get_preset(options.preset)))
+    y_tc = self.processor.process_vocal(x_tc, preset_config, sample_rate=sample_rate)
     if options.loudness_lufs is not None:
       y_tc = dsp.true_peak_limit(dsp.normalize_loudness(y_tc, sample_rate, options.loudness_lufs),
                                  sample_rate, ceiling_db=self.processor.ceiling_db)
@@ -195,7 +203,7 @@ class Mixer:
     if p.engine == "model":
       meta = p.meta
       model = {
-          "version": "/".join(p.checkpoint.rstrip("/").split("/")[-3:]),
+          "version": "/".join(p.model_path.rstrip("/").split("/")[-3:]),
           "name": meta.get("model"), "step": meta.get("step"), "val_loss": meta.get("val_loss"),
           "sample_rate": p.sample_rate, "channels": p.channels,
           "output_lufs": p.target_lufs,

@@ -58,6 +58,7 @@ function mixForm() {
   if (!$("preset-field").hidden) form.append("preset", $("preset").value);
   form.append("format", $("format").value);
   if ($("loudness").value) form.append("loudness_lufs", $("loudness").value);
+  if ($("strength").value) form.append("strength", $("strength").value);
   form.append("file", state.file, state.file.name);
   return form;
 }

@@ -1,0 +1,167 @@
+"""The two engines behind `mixnet.infer.AudioProcessor`: the DSP vocal chain and a trained model.
+
+Both have one interface, so the processor never asks which engine it holds:
+  name           "dsp" or "model" (for reports and logs)
+  source         what was loaded (a model file or checkpoint step folder); None for DSP
+  meta           the model's saved metadata (config, step, training data facts); {} for DSP
+  sample_rate    the rate the model works at, Hz; None for DSP (it works at any rate)
+  channels       the model's channel count; None for DSP (it takes mono or stereo)
+  target_lufs    the model's default output loudness; None for DSP (each preset sets its own)
+  compile()      compiles every shape a call can need; seconds (0 for DSP)
+  mix(x_tc, sample_rate, settings): float32 `[time, channels]` at `sample_rate` Hz -> the same
+                 shape and rate, true-peak limited.
+
+`Settings` is what one call's `preset_config` asks for (`mixnet.infer.settings`). `strength`
+below 1 blends the full style with the gain-staged raw take: the raw take brought to the
+loudness of the full-style output, so the blend changes the sound, not the level.
+"""
+
+import dataclasses
+import functools
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mixnet import audio, chunking, dsp, models, silence
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """One call's mixing settings.
+
+  Attributes:
+    preset: the DSP chain (`mixnet.dsp.Preset`), used by the DSP engine.
+    output_lufs: the model's output loudness; None keeps the model's default (`target_lufs`).
+    ceiling_db: the model's true-peak ceiling, dBFS; None keeps the processor's `ceiling_db`.
+    strength: 0 (the gain-staged raw take) to 1 (the full style).
+  """
+  preset: dsp.Preset
+  output_lufs: float | None = None
+  ceiling_db: float | None = None
+  strength: float = 1.0
+
+
+def blend(x_tc, full_tc, sample_rate, strength, ceiling_db):
+  """`strength` of the full style `full_tc` over the raw `x_tc` brought to its loudness.
+
+  Strength 1 returns `full_tc` itself; otherwise the blend goes through the true-peak limiter
+  at `ceiling_db`. All arrays are float32 `[time, channels]` at `sample_rate` Hz.
+  """
+  if strength >= 1.0:
+    return full_tc
+  staged_tc = dsp.normalize_loudness(x_tc, sample_rate,
+                                     dsp.integrated_loudness(full_tc, sample_rate))
+  mixed_tc = np.float32(strength) * full_tc + np.float32(1.0 - strength) * staged_tc
+  return dsp.true_peak_limit(mixed_tc, sample_rate, ceiling_db=ceiling_db)
+
+
+class DspEngine:
+  """The numpy/scipy vocal chain (`mixnet.dsp`): no model, any rate, mono or stereo.
+
+  Args:
+    fallback_reason: why the DSP chain does the work ("no model requested", or the load error).
+  """
+  name = "dsp"
+  source = None
+  sample_rate = None
+  channels = None
+  target_lufs = None
+
+  def __init__(self, fallback_reason):
+    self.fallback_reason = fallback_reason
+    self.meta = {}
+
+  def compile(self):
+    """Nothing to compile; 0 seconds."""
+    return 0.0
+
+  def mix(self, x_tc, sample_rate, settings):
+    """The chain of `settings.preset` over `x_tc`, blended by `settings.strength`."""
+    full_tc = dsp.process(x_tc, sample_rate, settings.preset)
+    return blend(x_tc, full_tc, sample_rate, settings.strength, settings.preset.ceiling_db)
+
+
+class ModelEngine:
+  """A trained model run chunk by chunk (`mixnet.chunking`) at its own rate and channel count.
+
+  Args:
+    params: the model's parameters (nested dict of arrays), e.g. from `model_file.load_model`.
+    meta: its saved metadata (resolved config, sample rate, channels, training data facts).
+    source: what was loaded, for messages and reports.
+    chunk_seconds, batch_size: new audio per chunk and chunks per call (default: the config's
+      `infer` group). Each chunk also carries the model's context on both sides.
+    match_loudness: scale the output to the training mixes' median loudness (default: the
+      config's `infer.match_loudness`); when off, or when no such loudness was saved, the
+      output keeps the model's own level.
+    ceiling_db: default true-peak ceiling of the output limiter, dBFS.
+  """
+  name = "model"
+  fallback_reason = None
+
+  def __init__(self, params, meta, source, chunk_seconds=None, batch_size=None,
+               match_loudness=None, ceiling_db=-1.0):
+    self.meta, self.source, self.ceiling_db = meta, source, ceiling_db
+    config = ml_collections.ConfigDict(meta["config"])
+    infer_config = config.get("infer", ml_collections.ConfigDict())
+    self.sample_rate, self.channels = int(meta["sample_rate"]), int(meta["channels"])
+    self.plan = chunking.ChunkPlan.create(
+        config.model, chunk_seconds or infer_config.get("chunk_seconds", 8.0), self.sample_rate)
+    self.batch_size = batch_size or infer_config.get("batch_size", 4)
+    self.context = models.context(config.model)
+    if match_loudness is None:
+      match_loudness = infer_config.get("match_loudness", True)
+    self.target_lufs = (meta.get("data", {}).get("train_mixed_lufs_median")
+                        if match_loudness else None)
+    model = models.build(config.model)
+    self._apply = jax.jit(functools.partial(
+        model.apply, {"params": jax.tree.map(jnp.asarray, params)}))
+
+  def compile(self):
+    """Compiles the model for every batch shape a call can run (1 to `batch_size` chunks)."""
+    t0 = time.perf_counter()
+    for chunks in range(1, self.batch_size + 1):
+      jax.block_until_ready(self._apply(
+          jnp.zeros((chunks, self.plan.chunk, self.channels), jnp.float32)))
+    return time.perf_counter() - t0
+
+  def mix(self, x_tc, sample_rate, settings):
+    """The model over `x_tc`: DC-blocked, silence kept silent, at the settings' loudness.
+
+    Raises:
+      FloatingPointError: the model produced NaN/inf samples (never silently zeroed).
+    """
+    y_tc = silence.dc_block(self._run(audio.resample(x_tc, sample_rate, self.sample_rate)),
+                            self.sample_rate)
+    if not np.all(np.isfinite(y_tc)):
+      raise FloatingPointError(
+          f"model {self.source} produced NaN/inf samples; refusing to return them")
+    y_tc = _fit_length(audio.resample(y_tc, self.sample_rate, sample_rate), x_tc.shape[0])
+    y_tc = silence.gate(y_tc, x_tc, sample_rate, self.sample_rate, self.context,
+                        joint=self.channels > 1)
+    target = settings.output_lufs if settings.output_lufs is not None else self.target_lufs
+    if target is not None:
+      y_tc = dsp.normalize_loudness(y_tc, sample_rate, target)
+    ceiling_db = self.ceiling_db if settings.ceiling_db is None else settings.ceiling_db
+    y_tc = dsp.true_peak_limit(y_tc, sample_rate, ceiling_db=ceiling_db)
+    return blend(x_tc, y_tc, sample_rate, settings.strength, ceiling_db)
+
+  def _run(self, x_tc):
+    """The model over float32 `[time, channels]` at its own rate; the input's channel count."""
+    if self.channels == 1:
+      # Each channel is its own mono signal (the stereo image is kept).
+      return np.concatenate([chunking.process_chunked(self._apply, x_tc[:, c:c + 1], self.plan,
+                                                      self.batch_size)
+                             for c in range(x_tc.shape[1])], axis=1)
+    y_tc = chunking.process_chunked(self._apply, audio.to_channels(x_tc, self.channels),
+                                    self.plan, self.batch_size)
+    return audio.to_channels(y_tc, x_tc.shape[1])
+
+
+def _fit_length(audio_tc, length):
+  """Crops or zero-pads to `length` samples (resampling can be off by one)."""
+  if audio_tc.shape[0] >= length:
+    return audio_tc[:length]
+  return np.pad(audio_tc, [(0, length - audio_tc.shape[0]), (0, 0)])
