@@ -35,11 +35,16 @@ def get_config(preset="base"):
       # Pairs whose alignment confidence is below this are left out (unless keep_low_confidence).
       min_confidence=0.3,
       keep_low_confidence=False,
+      # A mix may run this much (s) longer than its take (a reverb or delay tail); pairs whose
+      # lengths differ beyond that are left out (see mixnet/data/analysis.py) unless
+      # keep_length_mismatch.
+      max_tail_s=5.0,
+      keep_length_mismatch=False,
       segment_seconds=2.0,
       # Augmentation. gain_mode: "input" (default) scales the raw take only, so the model learns
       # to land at the user's output level whatever level a take was recorded at: mixes are
-      # delivered at a consistent loudness, and this is what the original design's gain
-      # variation is for. "both" scales raw and mix by the same gain (teaches a level-following
+      # delivered at a consistent loudness, and gain variation should teach exactly that.
+      # "both" scales raw and mix by the same gain (teaches a level-following
       # mapping; use it when your mixes keep the recording's level).
       gain_db=6.0,
       gain_mode="input",
@@ -50,7 +55,6 @@ def get_config(preset="base"):
       # Crops whose raw RMS is below this (dBFS) are redrawn; validation's audio summaries
       # skip windows whose mix is quieter.
       silence_db=-50.0,
-      shuffle_buffer=256,
       # Built-in demo data: how many pairs, how long, which DSP preset makes the "mix".
       demo_pairs=24,
       demo_seconds=6.0,
@@ -64,8 +68,8 @@ def get_config(preset="base"):
       channels=1,
       # Waveform U-Net (mixnet/models/time_unet.py). Level i has width
       # min(base_width * width_multiplier**i, max_width) and divides the rate by strides[i];
-      # the residual convs at rate / prod(strides) use bottleneck_dilations (the long context:
-      # base sees 0.77 s before and after each sample, receptive field 1.5 s).
+      # the residual convs at rate / prod(strides) use bottleneck_dilations (the long context;
+      # `python benchmarks/models.py` prints each config's receptive field in seconds).
       time_unet=dict(
           base_width=32,
           width_multiplier=2.0,
@@ -147,7 +151,6 @@ def get_config(preset="base"):
 
   if preset == "tiny":
     config.data.segment_seconds = 1.0
-    config.data.shuffle_buffer = 64
     config.model.time_unet.base_width = 8
     config.model.time_unet.max_width = 64
     config.model.time_unet.bottleneck_dilations = (1, 2, 4, 8, 16)

@@ -51,7 +51,6 @@ def tiny_test_config(demo_pairs, data_dir, **train_overrides):
   config.data.data_dir = data_dir
   config.data.val_fraction = VAL_FRACTION  # as prepared, so training reuses the shards
   config.data.segment_seconds = 0.5
-  config.data.shuffle_buffer = 8
   config.model.time_unet.base_width = 4
   config.model.time_unet.max_width = 16
   config.train.update(dict(num_steps=2, per_device_batch=2, eval_every=2, checkpoint_every=1,

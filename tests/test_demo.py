@@ -10,7 +10,7 @@ from mixnet import audio
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The tiny preset shrunk as in conftest.tiny_test_config, with fewer, shorter demo pairs.
 SMALL = ["--config.sample_rate=16000", "--config.data.segment_seconds=0.5",
-         "--config.data.shuffle_buffer=8", "--config.model.time_unet.base_width=4",
+         "--config.model.time_unet.base_width=4",
          "--config.model.time_unet.max_width=16", "--config.train.per_device_batch=2",
          "--config.train.eval_batches=1", "--config.train.num_audio_summaries=1",
          "--config.data.demo_pairs=6", "--config.data.demo_seconds=2.0"]

@@ -90,7 +90,6 @@ TRAIN_OVERRIDES = {
     "model.time_unet.base_width": 4,
     "model.time_unet.max_width": 16,
     "data.segment_seconds": 0.5,
-    "data.shuffle_buffer": 8,
     "data.demo_pairs": 6,
     "data.demo_seconds": 2.0,
     "data.val_fraction": 0.34,
