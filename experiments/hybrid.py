@@ -6,7 +6,10 @@ Run:
   python -m mixnet.export_preset --checkpoint=/tmp/mixnet/hybrid --out=my_style.json  (the chain)
 
 The U-Net part has the preset's `time_unet` settings (base or tiny); it starts near the identity,
-so training starts from the chain alone. Both parts train jointly with one optimizer.
+so training starts from the chain alone. `mixnet.train` trains both parts jointly with one
+optimizer. Training the chain alone first and then the whole model from that chain reached a
+lower held-out MR-STFT for the same number of steps (`benchmarks/chain.py --task=compare`);
+`mixnet.train` has no way yet to start a hybrid run from a chain checkpoint.
 """
 
 import ml_collections
