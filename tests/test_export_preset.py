@@ -61,7 +61,7 @@ def test_numpy_preset_matches_jnp_chain(learned, tmp_path):
   assert metrics.si_sdr(by_dsp, want) >= 30.0
   processor = infer.AudioProcessor(preset=path)
   assert processor.engine == "dsp"
-  np.testing.assert_allclose(processor.process_vocal(raw_tc, SR), by_dsp, atol=1e-6)
+  np.testing.assert_allclose(processor.process_vocal(raw_tc, sample_rate=SR), by_dsp, atol=1e-6)
   assert dsp.integrated_loudness(by_dsp, SR) == pytest.approx(-16.0, abs=0.5)
 
 
