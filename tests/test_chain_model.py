@@ -28,7 +28,9 @@ def _config(name="chain", channels=1):
   if name == "hybrid":
     hparams.ir_seconds = 0.15
     hparams.max_release_ms = 30.0
-    config.model.hybrid.time_unet.bottleneck_dilations = (1, 2)
+    # A two-level U-Net: what is tested is how the parts combine, and it compiles quickly.
+    config.model.hybrid.time_unet.strides = (4, 4)
+    config.model.hybrid.time_unet.bottleneck_dilations = (1,)
   config.model.channels = channels
   return config.model
 
@@ -112,7 +114,7 @@ def test_chunked_inference_equals_one_pass(name):
     alone = jax.jit(models.build(chain_config_small).apply)({"params": params["chain"]}, padded)
     assert np.linalg.norm(whole - alone[0, plan.context:plan.context + audio.shape[1]]) < (
         0.05 * np.linalg.norm(whole))
-    assert models.alignment(config) == 256
+    assert models.alignment(config) == 16  # lcm(control period 8, total stride 16)
 
 
 def test_input_staging_loudness_is_known_per_model():
