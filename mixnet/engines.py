@@ -62,7 +62,7 @@ class DspEngine:
   """The numpy/scipy vocal chain (`mixnet.dsp`): no model, any rate, mono or stereo.
 
   Args:
-    fallback_reason: why the DSP chain does the work ("no model requested", or the load error).
+    fallback_reason: why the DSP chain does the work ("no checkpoint given", or the load error).
   """
   name = "dsp"
   source = None

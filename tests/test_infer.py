@@ -73,7 +73,7 @@ def test_dsp_without_checkpoint(tmp_path, caplog):
   audio.save(src, _vocal(1.0, channels=2), SR)
   summary = infer.process_file(src, tmp_path / "out.wav", preset="warm")
   assert summary["engine"] == "dsp" and summary["preset"] == "warm"
-  assert summary["fallback_reason"] == "no model requested"
+  assert summary["fallback_reason"] == "no checkpoint given"
   assert not [r for r in caplog.records if r.levelname == "WARNING"]  # DSP was asked for
   y, sr = audio.load(tmp_path / "out.wav")
   assert sr == SR and y.shape == (SR, 2)

@@ -93,9 +93,9 @@ class AudioProcessor:
     self.preset_name = preset if isinstance(preset, str) else self.preset.name
     self.ceiling_db = ceiling_db
     if not use_ml_model:
-      logging.info("mixing with the DSP vocal chain (preset '%s'): no model requested",
+      logging.info("mixing with the DSP vocal chain (preset '%s'): no checkpoint given",
                    self.preset_name)
-      self.backend = engines.DspEngine("no model requested")
+      self.backend = engines.DspEngine("no checkpoint given")
       return
     self.backend = _load_engine(
         DEFAULT_MODEL_PATH if model_path is None else model_path, strict, self.preset_name,

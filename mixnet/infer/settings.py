@@ -16,6 +16,7 @@ import dataclasses
 import os
 
 from mixnet import dsp, errors
+from mixnet.dsp import presets
 from mixnet.engines import Settings
 
 STRENGTH = "strength"
@@ -43,10 +44,12 @@ def _from_dict(config, base):
     raise SettingsError(f"preset_config: unknown key(s) {', '.join(map(repr, unknown))}; "
                         f"known keys: {', '.join(known_keys())}")
   fields = {k: v for k, v in config.items() if k != STRENGTH}
-  merged = {**dataclasses.asdict(base), **fields}
-  if isinstance(merged.get("eq"), tuple):  # `dataclasses.asdict` of a Preset keeps a tuple
-    merged["eq"] = list(merged["eq"])
-  preset = dsp.preset_from_dict(merged, "preset_config")
+  preset = base
+  if fields:
+    merged = {**dataclasses.asdict(base), **fields}
+    if isinstance(merged.get("eq"), tuple):  # `dataclasses.asdict` of a Preset keeps a tuple
+      merged["eq"] = list(merged["eq"])
+    preset = presets.preset_from_dict(merged, "preset_config")
   return Settings(preset, output_lufs=fields.get("output_lufs"),
                   ceiling_db=fields.get("ceiling_db"),
                   strength=_strength(config.get(STRENGTH, 1.0)))
