@@ -114,10 +114,11 @@ def test_model_zip_round_trip(trained_workdir, tmp_path):
     assert all(n.startswith(f"{checkpoints.BEST}/3/") for n in z.namelist())
   folder = colab.unpack_model(zip_path, str(tmp_path / "unpacked"))
   x = np.sin(np.linspace(0, 2000, 8000, dtype=np.float32))[:, None] * 0.3
-  original = infer.AudioProcessor(trained_workdir, strict=True).process_vocal(x, 16000)
-  unpacked = infer.AudioProcessor(folder, strict=True)
-  assert unpacked.checkpoint == os.path.join(folder, checkpoints.BEST, "3")
-  np.testing.assert_array_equal(unpacked.process_vocal(x, 16000), original)
+  original = infer.AudioProcessor(use_ml_model=True, model_path=trained_workdir, strict=True)
+  original = original.process_vocal(x, sample_rate=16000)
+  unpacked = infer.AudioProcessor(use_ml_model=True, model_path=folder, strict=True)
+  assert unpacked.model_path == os.path.join(folder, checkpoints.BEST, "3")
+  np.testing.assert_array_equal(unpacked.process_vocal(x, sample_rate=16000), original)
   default = colab.unpack_model(zip_path)  # a new temporary folder
   try:
     assert default != folder and os.path.isdir(os.path.join(default, checkpoints.BEST, "3"))

@@ -1,5 +1,6 @@
 """`python -m mixnet.infer` as a user runs it: exit codes, one-line errors, files on disk, kills."""
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -157,3 +158,23 @@ def test_killed_while_writing_then_rerun(tmp_path, trained_workdir):
   mixed, sr = audio.load(tmp_path / "o" / "take.wav")
   assert sr == SR and mixed.shape == expected.shape
   np.testing.assert_allclose(mixed, expected, atol=1e-6)  # 24-bit PCM
+
+
+def test_preset_file_and_unknown_preset(tmp_path):
+  """`--preset` takes a preset .json (e.g. an exported style); a bad one is one error line."""
+  from mixnet import dsp
+
+  take = _take(tmp_path / "take.wav")
+  style = dataclasses.replace(dsp.get_preset("warm"), output_lufs=-20.0)
+  dsp.save_preset(style, tmp_path / "my_style.json")
+  out = _infer(take, "--out_dir", tmp_path / "out", "--preset", tmp_path / "my_style.json",
+               cwd=tmp_path)
+  assert out.returncode == 0, out.stderr
+  mixed, _ = audio.load(tmp_path / "out" / "take.wav")
+  raw, _ = audio.load(take)
+  np.testing.assert_allclose(mixed, dsp.process(raw, SR, style), atol=1e-4)
+  out = _infer(take, "--out_dir", tmp_path / "out2", "--preset", "loud", cwd=tmp_path)
+  assert out.returncode == 2
+  assert _lines(out.stderr) == [
+      "error: unknown DSP preset 'loud'; valid presets: " + ", ".join(dsp.PRESETS)]
+  assert not (tmp_path / "out2" / "take.wav").exists()

@@ -293,7 +293,9 @@ def test_pipeline_code_does_not_import_jax():
   todo, seen = ["mixnet.input_pipeline"], set()
   while todo:
     module = todo.pop()
-    if module in seen or _source(module) is None:
+    # `import mixnet` itself is cheap: its only import (AudioProcessor) is lazy, in a module
+    # __getattr__ that pipeline code never triggers (tests/test_api.py checks it imports no jax).
+    if module in seen or module == "mixnet" or _source(module) is None:
       continue
     seen.add(module)
     imports = _imports(module)

@@ -82,7 +82,7 @@ def model_workdir(tmp_path_factory):
 
 def expected_mix(processor, x_tc, sample_rate=SR, preset=None):
   """What the engine itself makes of `x_tc`, through the same 24-bit WAV the service sends."""
-  return read_audio(wav_bytes(processor.process_vocal(x_tc, sample_rate, preset=preset),
+  return read_audio(wav_bytes(processor.process_vocal(x_tc, preset, sample_rate=sample_rate),
                               sample_rate))[0]
 
 
@@ -177,7 +177,7 @@ def test_refused_requests_and_options(client):
            "no_file")
   two = [("file", ("a.wav", ok)), ("file", ("b.wav", ok))]
   assert "Too many files" in error_of(client.post("/v1/mix", files=two), 400, "bad_request")
-  for query, words in [("strength=0.5", "unknown option(s) strength"),
+  for query, words in [("speed=0.5", "unknown option(s) speed"),
                        ("preset=loud", "preset 'loud' is not offered"),
                        ("format=mp3", "format 'mp3'"),
                        ("loudness_lufs=-3", "from -40 to -6"),

@@ -31,7 +31,7 @@ def run(out_dir, num_steps, config, show_progress=False):
   train_lib.train_and_evaluate(config, workdir, show_progress=show_progress)
 
   print("[3/4] Evaluating on the held-out demo pairs")
-  processor = infer.AudioProcessor(workdir, strict=True)
+  processor = infer.AudioProcessor(use_ml_model=True, model_path=workdir, strict=True)
   pairs = os.path.join(workdir, "demo_pairs")
   results = report.write_report(workdir, os.path.join(pairs, "raw"),
                                 os.path.join(pairs, "mixed"), os.path.join(out_dir, "evaluation"),

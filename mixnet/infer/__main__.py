@@ -33,7 +33,9 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file (.mixnet), tra
                                   "or checkpoint folder; without it the DSP chain does the work.")
 _FALLBACK = flags.DEFINE_bool("fallback_to_dsp", False, "If --checkpoint cannot be loaded, mix "
                               "with the DSP chain (one warning) instead of failing.")
-_PRESET = flags.DEFINE_enum("preset", "default", sorted(dsp.PRESETS), "DSP preset (DSP chain).")
+_PRESET = flags.DEFINE_string("preset", "default", "DSP chain preset: one of "
+                              f"{', '.join(sorted(dsp.PRESETS))}, or a preset .json file "
+                              "(e.g. from python -m mixnet.export_preset).")
 _FORMAT = flags.DEFINE_string("format", "wav", "Output format and extension: one of "
                               "wav, flac, aiff, ogg (Vorbis), mp3, where this libsndfile "
                               "writes it.")
@@ -93,6 +95,10 @@ def main(argv):
     raise app.UsageError("--fallback_to_dsp needs --checkpoint")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # library INFO chatter only with --verbosity
+  try:
+    dsp.get_preset(_PRESET.value)
+  except ValueError as e:  # an unknown name, or a preset file that cannot be used
+    cli.fail(e)
   extension = _extension(_FORMAT.value)
   out_dir = _out_dir(_OUT_DIR.value)
   plan = outputs.plan_outputs(inputs, out_dir, extension, overwrite=_OVERWRITE.value)

@@ -24,6 +24,7 @@ Writes into O:
 
 import os
 
+import ml_collections
 import numpy as np
 from absl import logging
 
@@ -90,8 +91,9 @@ def write_report(checkpoint, raw_dir, mixed_dir, out_dir, preset="default", spli
   Raises:
     pairing.PairingError: the folders cannot be paired, no pair is selected, or none aligns.
   """
-  processor = processor or infer.AudioProcessor(checkpoint, strict=True)
-  data = processor.config.data
+  processor = processor or infer.AudioProcessor(use_ml_model=True, model_path=checkpoint,
+                                                strict=True)
+  data = ml_collections.ConfigDict(processor.meta["config"]).data
   trained_on = processor.meta.get("data", {})
   same = all(trained_on.get(k) and os.path.realpath(d) == os.path.realpath(trained_on[k])
              for k, d in (("raw_dir", raw_dir), ("mixed_dir", mixed_dir)))
@@ -112,7 +114,7 @@ def write_report(checkpoint, raw_dir, mixed_dir, out_dir, preset="default", spli
         f"{raw_dir}: none of the {len(pairs)} pairs could be aligned: "
         + "; ".join(f"{s['name']}: {s['reason']}" for s in skipped))
   results = {
-      "checkpoint": processor.checkpoint, "raw_dir": raw_dir, "mixed_dir": mixed_dir,
+      "checkpoint": processor.model_path, "raw_dir": raw_dir, "mixed_dir": mixed_dir,
       "split": split, "on_training_data": on_training_data, "preset": preset,
       "sample_rate": processor.sample_rate,
       "average": {s: metrics.average([r[s] for r in rows]) for s in SYSTEMS},
@@ -135,7 +137,7 @@ def _score_pairs(pairs, align_config, processor, preset, out_dir, num_figures):
       skipped.append({"name": pair.name, "reason": row["reason"]})
       continue
     raw, target = analysis.load_aligned(pair, row, align_config)
-    outputs = {"model": processor.process_vocal(raw, sr), "identity": raw,
+    outputs = {"model": processor.process_vocal(raw, sample_rate=sr), "identity": raw,
                "dsp": dsp.process(raw, sr, preset)}
     for system in ("model", "dsp"):
       audio.save(os.path.join(out_dir, "audio", f"{pair.name}.{system}.wav"), outputs[system], sr)
