@@ -100,12 +100,14 @@ def _python_blocks(path):
 
 
 def _run_python_examples(tmp_path, env):
-  """The README's Python examples, after the commands made `runs/base`."""
+  """The README's Python examples (the original design's among them), after the commands made
+  `runs/base` and `models/best_model.mixnet`."""
   for code in _python_blocks("README.md"):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, f"README example failed:\n{code}\n{out.stderr[-3000:]}"
-    assert out.stdout.startswith("model "), out.stdout
+    assert out.stdout.startswith("model "), out.stdout  # each example ran the trained model
+    assert "instead of a model" not in out.stderr, out.stderr
   for name in ("take_mixed.wav", "take2_mixed.wav"):
     assert sf.info(str(tmp_path / name)).samplerate == SR
 

@@ -1,6 +1,6 @@
 r"""Processing raw vocals with a trained model, or with the DSP chain when there is none.
 
-From Python (the keywords of the original design's API):
+From Python:
   from mixnet import AudioProcessor
   processor = AudioProcessor()                                        # the DSP vocal chain
   processor = AudioProcessor(use_ml_model=True, model_path="models/best_model.mixnet")
