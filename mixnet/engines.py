@@ -7,6 +7,8 @@ Both have one interface, so the processor never asks which engine it holds:
   sample_rate    the rate the model works at, Hz; None for DSP (it works at any rate)
   channels       the model's channel count; None for DSP (it takes mono or stereo)
   target_lufs    the model's default output loudness; None for DSP (each preset sets its own)
+  style          a learned chain's settings (`mixnet.models.style_card`); None for DSP and for
+                 models without a chain
   compile()      compiles every shape a call can need; seconds (0 for DSP)
   mix(x_tc, sample_rate, settings): float32 `[time, channels]` at `sample_rate` Hz -> the same
                  shape and rate, true-peak limited.
@@ -69,6 +71,7 @@ class DspEngine:
   sample_rate = None
   channels = None
   target_lufs = None
+  style = None
 
   def __init__(self, fallback_reason):
     self.fallback_reason = fallback_reason
@@ -116,6 +119,7 @@ class ModelEngine:
     self.target_lufs = (meta.get("data", {}).get("train_mixed_lufs_median")
                         if match_loudness else None)
     model = models.build(config.model)
+    self.style = models.style_card(config.model, params)
     self._apply = jax.jit(functools.partial(
         model.apply, {"params": jax.tree.map(jnp.asarray, params)}))
 

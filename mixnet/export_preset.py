@@ -22,8 +22,8 @@ from absl import app, flags, logging
 
 from mixnet import cli, errors
 
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir or checkpoint folder of "
-                                  "a chain or hybrid run.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Model file, training workdir or checkpoint "
+                                  "folder of a chain or hybrid run.")
 _OUT = flags.DEFINE_string("out", None, "Preset file to write (.json); the impulse response "
                            "goes beside it as NAME_ir.wav.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing preset/IR files.")
@@ -36,28 +36,18 @@ class ExportError(errors.MixnetError):
 
 
 def _load_chain(path):
-  """(vocal chain module, its params, checkpoint meta) from a chain or hybrid checkpoint."""
-  import jax
-  import jax.numpy as jnp
+  """(vocal chain module, its params, meta) from a chain or hybrid model file or checkpoint."""
   import ml_collections
 
-  from mixnet import checkpoints, models
-  from mixnet.models import hybrid
+  from mixnet import model_file, models
 
-  located = checkpoints.resolve(path)
-  meta = checkpoints.load_meta(located)
-  config = ml_collections.ConfigDict(meta["config"])
-  name = config.model.name
-  if name not in ("chain", "hybrid"):
-    raise ExportError(f"{path}: model '{name}' has no learned chain to export; train with "
-                      "experiments/chain.py or experiments/hybrid.py")
-  model = models.build(config.model)
-  abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x)["params"],
-                            jax.ShapeDtypeStruct((1, 4096, config.model.channels), jnp.float32))
-  params = checkpoints.load_params(located, abstract)
-  if name == "hybrid":
-    return hybrid.chain_of(model), params["chain"], meta
-  return model, params, meta
+  params, meta, _ = model_file.load_model(path)
+  model_config = ml_collections.ConfigDict(meta["config"]).model
+  found = models.learned_chain(model_config, params)
+  if found is None:
+    raise ExportError(f"{path}: model '{model_config.name}' has no learned chain to export; "
+                      "train with experiments/chain.py or experiments/hybrid.py")
+  return (*found, meta)
 
 
 def _check_out(out, overwrite):

@@ -157,3 +157,20 @@ def test_cli_exports_a_checkpoint_and_refuses_a_model_without_chain(learned, tmp
   assert result.returncode == 2
   assert "error:" in result.stderr and "has no learned chain" in result.stderr
   assert not os.path.exists(tmp_path / "x.json")
+
+
+def test_style_card_of_a_learned_chain(learned, tmp_path):
+  """A chain model (here from its model file) shows its settings with units; others have none."""
+  config, module, params = learned
+  _save_checkpoint(tmp_path / "run", config, params)
+  processor = infer.AudioProcessor(
+      use_ml_model=True, model_path=str(tmp_path / "run" / "best_model.mixnet"), strict=True)
+  card = {(row["stage"], row["name"]): row for row in processor.style}
+  learned_settings = chain.physical(module, params)
+  assert len(card) == len(chain.params_table(module))
+  threshold = card[("compressor", "threshold_db")]
+  assert threshold["unit"] == "dBFS"
+  np.testing.assert_allclose(threshold["value"],
+                             float(learned_settings["compressor"]["threshold_db"]), rtol=1e-6)
+  assert isinstance(card[("reverb", "rt60_s")]["value"], list)
+  assert infer.AudioProcessor().style is None

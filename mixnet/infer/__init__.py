@@ -109,6 +109,7 @@ class AudioProcessor:
   sample_rate = property(lambda self: self.backend.sample_rate)
   channels = property(lambda self: self.backend.channels)
   target_lufs = property(lambda self: self.backend.target_lufs)
+  style = property(lambda self: self.backend.style)
 
   def compile(self):
     """Compiles every shape a call can need now (otherwise calls compile as they go); seconds."""

@@ -45,6 +45,32 @@ def build(model_config):
   return module_class(channels=model_config.channels, **hparams)
 
 
+def learned_chain(model_config, params):
+  """(VocalChain module, its parameters) inside a `chain` or `hybrid` model; None otherwise."""
+  model = build(model_config)
+  if model_config.name == "chain":
+    return model, params
+  if model_config.name == "hybrid":
+    return hybrid.chain_of(model), params["chain"]
+  return None
+
+
+def style_card(model_config, params):
+  """A learned chain's settings in physical units, `[{stage, name, value, unit}]`; else None.
+
+  What a user reads to see the learned style (the service's /v1/info shows it); `value` is a
+  float, or a list of floats for per-band settings (reverb decay times and levels).
+  """
+  found = learned_chain(model_config, params)
+  if found is None:
+    return None
+  module, chain_params = found
+  learned = chain.physical(module, chain_params)
+  return [{"stage": p.stage, "name": p.name, "unit": p.unit,
+           "value": np.asarray(learned[p.stage][p.name], np.float64).tolist()}
+          for p in chain.params_table(module)]
+
+
 def context(model_config):
   """(left, right): input samples before / after an output sample that can change it.
 

@@ -29,6 +29,7 @@ import numpy as np
 from mixnet import dsp
 from mixnet.diffdsp import core, dynamics, filters, gain, reverberation, saturation
 from mixnet.dsp import dynamics as np_dynamics
+from mixnet.models import layers
 
 # The slowest compressor attack allowed; with `max_release_ms` it bounds the compressor memory.
 MAX_ATTACK_MS = 100.0
@@ -152,9 +153,7 @@ class VocalChain(nn.Module):
   @nn.compact
   def __call__(self, audio_btc):
     """Maps float32 `[batch, time, channels]` (at `input_lufs`) to the same shape."""
-    if audio_btc.ndim != 3 or audio_btc.shape[2] != self.channels:
-      raise ValueError(f"VocalChain built for {self.channels} channels got audio shaped "
-                       f"{audio_btc.shape} ([batch, time, channels])")
+    layers.check_channels(self, audio_btc)
     params = {}
     for p in params_table(self):
       raw = p.raw_init()

@@ -19,6 +19,13 @@ def level_widths(base_width, width_multiplier, max_width, depth):
   return tuple(min(int(round(base_width * width_multiplier**i)), max_width) for i in range(depth))
 
 
+def check_channels(module, audio_btc):
+  """Raises ValueError unless `audio_btc` is `[batch, time, module.channels]`."""
+  if audio_btc.ndim != 3 or audio_btc.shape[-1] != module.channels:
+    raise ValueError(f"{type(module).__name__} built for {module.channels} channels got audio "
+                     f"shaped {audio_btc.shape} ([batch, time, channels])")
+
+
 def same_padding(kernel, dilation=1):
   """(left, right) zero padding that keeps the length of a stride-1 conv."""
   span = (kernel - 1) * dilation

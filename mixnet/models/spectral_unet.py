@@ -115,10 +115,8 @@ class SpectralUNet(nn.Module):
   @nn.compact
   def __call__(self, audio_btc):
     """Maps `[batch, time, channels]` float32 audio to the same shape."""
+    layers.check_channels(self, audio_btc)
     batch, length, channels = audio_btc.shape
-    if channels != self.channels:
-      raise ValueError(f"SpectralUNet built for {self.channels} channels got audio shaped "
-                       f"{audio_btc.shape} ([batch, time, channels])")
     bins = self.fft_size // 2
     if bins % math.prod(self.freq_strides):
       raise ValueError(f"prod(freq_strides) {math.prod(self.freq_strides)} must divide "

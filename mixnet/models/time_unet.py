@@ -57,10 +57,8 @@ class TimeUNet(nn.Module):
   @nn.compact
   def __call__(self, audio_btc):
     """Maps `[batch, time, channels]` float32 audio to the same shape."""
+    layers.check_channels(self, audio_btc)
     batch, length, channels = audio_btc.shape
-    if channels != self.channels:
-      raise ValueError(f"TimeUNet built for {self.channels} channels got audio shaped "
-                       f"{audio_btc.shape} ([batch, time, channels])")
     total_stride = math.prod(self.strides)
     padded = max(1, -(-length // total_stride)) * total_stride
     audio_btc = jnp.pad(audio_btc.astype(jnp.float32), ((0, 0), (0, padded - length), (0, 0)))

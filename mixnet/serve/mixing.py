@@ -207,6 +207,7 @@ class Mixer:
           "name": meta.get("model"), "step": meta.get("step"), "val_loss": meta.get("val_loss"),
           "sample_rate": p.sample_rate, "channels": p.channels,
           "output_lufs": p.target_lufs,
+          "style": p.style,
           "training_data": {k: v for k, v in meta.get("data", {}).items()
                             if isinstance(v, (int, float)) and np.isfinite(v)},
       }
