@@ -69,3 +69,17 @@ def trained_workdir(demo_pairs, prepared_data_dir, tmp_path_factory):
                             checkpoint_every=3)
   train_lib.train_and_evaluate(config, workdir)
   return workdir
+
+
+# The slowest files first: `make test` runs two processes that take whole files
+# (`-n 2 --dist loadfile`), and these would otherwise start last and finish alone.
+_SLOW_FIRST = ("test_docs.py", "test_multihost.py", "test_train.py", "test_demo.py",
+               "test_notebooks.py", "test_infer.py", "test_models.py")
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = item.path.name
+    return _SLOW_FIRST.index(name) if name in _SLOW_FIRST else len(_SLOW_FIRST)
+
+  items.sort(key=rank)  # stable: order within each file is kept
