@@ -120,6 +120,10 @@ def get_config(preset="base"):
       grad_clip_norm=1.0,
       # Exponential moving average of parameters, used for eval and export; 0 disables it.
       ema_decay=0.999,
+      # {top-level parameter group: fraction of train.num_steps it keeps its initial values},
+      # then it trains with an optimizer of its own (see mixnet.optimizer); hybrid holds its
+      # residual so that the chain trains first.
+      hold=ml_collections.ConfigDict(),
   ))
 
   config.train = ml_collections.ConfigDict(dict(

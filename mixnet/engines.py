@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from mixnet import audio, chunking, dsp, models, silence
+from mixnet.diffdsp import gain
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +115,7 @@ class ModelEngine:
         config.model, chunk_seconds or infer_config.get("chunk_seconds", 8.0), self.sample_rate)
     self.batch_size = batch_size or infer_config.get("batch_size", 4)
     self.context = models.context(config.model)
+    self.input_lufs = models.chain.input_lufs(config.model)
     if match_loudness is None:
       match_loudness = infer_config.get("match_loudness", True)
     self.target_lufs = (meta.get("data", {}).get("train_mixed_lufs_median")
@@ -153,7 +155,15 @@ class ModelEngine:
     return blend(x_tc, y_tc, sample_rate, settings.strength, ceiling_db)
 
   def _run(self, x_tc):
-    """The model over float32 `[time, channels]` at its own rate; the input's channel count."""
+    """The model over float32 `[time, channels]` at its own rate; the input's channel count.
+
+    A chain model's input is first staged to its `input_lufs`, by one gain for the whole take
+    measured as training measured it: on the take in the model's channel count.
+    """
+    if self.input_lufs is not None:
+      gain_db = gain.staging_gain_db(audio.to_channels(x_tc, self.channels), self.sample_rate,
+                                     self.input_lufs)
+      x_tc = (x_tc * 10.0 ** (gain_db / 20.0)).astype(np.float32)
     if self.channels == 1:
       # Each channel is its own mono signal (the stereo image is kept).
       return np.concatenate([chunking.process_chunked(self._apply, x_tc[:, c:c + 1], self.plan,

@@ -27,6 +27,10 @@ sample and channel: raw and mix, float32).
     the take was recorded at).
   * `polarity_flip`: both sides are inverted together half of the time (a mix is as good
     inverted, and an inverted take is common).
+  * Gain staging (`input_lufs`, for `chain` and `hybrid` models): each raw take is scaled to
+    `input_lufs` by its whole-take loudness stored at prepare time (`raw_lufs`, the rule of
+    `mixnet.diffdsp.gain.gain_for_loudness`) before any crop is cut, in training and in
+    validation alike, so a crop of a quiet verse keeps its place in the take's dynamics.
 
 Evaluation (`create_eval_dataset`): every validation file cut into consecutive segment-long
 windows in file order, each with the file's id, its start sample and how many of its samples are
@@ -40,6 +44,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from mixnet.data import prepare
+from mixnet.dsp import loudness
 
 # Candidate positions drawn per crop when skipping near-silent crops.
 SILENCE_DRAWS = 16
@@ -89,11 +94,30 @@ def _host_split(builder, split, shard_index, num_shards):
   return tfds.even_splits(split, n=num_shards)[shard_index]
 
 
-def _read(builder, split):
-  """Examples of `split` in file order as {"raw", "mixed"} `[time, channels]` and "name"."""
+def _check_staging(builder, input_lufs):
+  if input_lufs is not None and "raw_lufs" not in builder.info.features:
+    raise prepare.PrepareError(
+        f"{builder.data_dir} was prepared by an older mixnet without the takes' loudness "
+        "(raw_lufs), which gain staging needs; prepare the data again")
+
+
+def _read(builder, split, input_lufs=None):
+  """Examples of `split` in file order as {"raw", "mixed"} `[time, channels]` and "name".
+
+  With `input_lufs` (LUFS), each raw take is staged to it by its stored whole-take loudness.
+  """
+  _check_staging(builder, input_lufs)
+
+  def select(ex):
+    raw = ex["raw"]
+    if input_lufs is not None:
+      gain_db = tf.where(ex["raw_lufs"] <= loudness.LOUDNESS_FLOOR_LUFS, 0.0,
+                         input_lufs - ex["raw_lufs"])
+      raw = raw * 10.0 ** (gain_db / 20.0)
+    return {"raw": raw, "mixed": ex["mixed"], "name": ex["name"]}
+
   ds = builder.as_dataset(split=split, shuffle_files=False)
-  return ds.map(lambda ex: {"raw": ex["raw"], "mixed": ex["mixed"], "name": ex["name"]},
-                num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.map(select, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _seeds(seed, shard_index, count):
@@ -101,15 +125,17 @@ def _seeds(seed, shard_index, count):
   return [int(s) for s in np.random.SeedSequence([seed, shard_index]).generate_state(count)]
 
 
-def load_host_files(builder, split):
+def load_host_files(builder, split, input_lufs=None):
   """The files of `split` (this host's part) in memory: names, and raw/mix concatenated.
+
+  With `input_lufs` (LUFS), each raw take is staged to it (see the module docstring).
 
   Returns:
     (names, raw_tc, mixed_tc, starts, lengths): `raw_tc`/`mixed_tc` float32 `[samples,
     channels]` with file i at `starts[i] : starts[i] + lengths[i]`.
   """
   names, raws, mixes = [], [], []
-  for ex in tfds.as_numpy(_read(builder, split)):
+  for ex in tfds.as_numpy(_read(builder, split, input_lufs)):
     names.append(ex["name"].decode("utf-8"))
     raws.append(ex["raw"])
     mixes.append(ex["mixed"])
@@ -169,7 +195,7 @@ def _example_fn(data_config, files, seeds):
 
 
 def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0, num_shards=1,
-                         start_step=0):
+                         start_step=0, input_lufs=None):
   """Infinite dataset of random training crops, a function of (seed, host, step).
 
   Args:
@@ -179,12 +205,14 @@ def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0,
     seed: run seed; the same seed (and host) gives the same batches.
     shard_index, num_shards: this host's index and the host count.
     start_step: steps already trained; the first batch is the one of step `start_step + 1`.
+    input_lufs: stage every raw take to this loudness (LUFS) first; None keeps its level.
 
   Returns:
     tf.data.Dataset of {"raw", "mixed"}: float32 `[batch_size, segment, channels]`.
   """
   builder = open_dataset(data_config, data_dir)
-  files = load_host_files(builder, _host_split(builder, "train", shard_index, num_shards))
+  files = load_host_files(builder, _host_split(builder, "train", shard_index, num_shards),
+                          input_lufs)
   logging.info("host %d of %d trains on %d files: %s", shard_index, num_shards,
                len(files[0]), ", ".join(files[0]))
   example = _example_fn(data_config, files, _seeds(seed, shard_index, 2))
@@ -195,10 +223,12 @@ def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0,
   return ds.with_options(_deterministic_options())
 
 
-def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_shards=1):
+def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_shards=1,
+                        input_lufs=None):
   """Finite, deterministic dataset of consecutive windows over the validation files.
 
-  Uses the training files when there is no validation split (the caller says so once).
+  Uses the training files when there is no validation split (the caller says so once). With
+  `input_lufs`, the raw takes are staged as for training.
 
   Returns:
     tf.data.Dataset of {"raw", "mixed"}: float32 `[batch, segment, channels]`; "file": int32
@@ -221,7 +251,8 @@ def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_sh
             "start": tf.cast(start, tf.int32),
             "valid": tf.cast(tf.minimum(length - start, seg), tf.int32)}
 
-  ds = _read(builder, _host_split(builder, split, shard_index, num_shards)).enumerate()
+  ds = _read(builder, _host_split(builder, split, shard_index, num_shards), input_lufs)
+  ds = ds.enumerate()
   ds = ds.map(windows).unbatch()
   ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
   return ds.with_options(_deterministic_options())

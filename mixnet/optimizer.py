@@ -6,10 +6,21 @@ AdamW with global-norm gradient clipping. The learning rate warms up linearly fr
   plateau  constant, scaled down by `optax.contrib.reduce_on_plateau` whenever the training loss
            (passed to `tx.update` as `value`) stops improving for `plateau_patience` updates of
            `accumulation_size` steps each.
+
+`config.opt.hold` ({parameter group: fraction}) keeps top-level parameter groups at their
+initial values for the first `fraction * num_steps` steps, then trains them with an optimizer of
+their own that starts there (fresh Adam moments; warm-up and cosine over the remaining steps).
+`hybrid` uses it to train its chain first and its residual U-Net after (`experiments/hybrid.py`).
+Each group then clips its own gradient norm; without `hold` the clipping is global.
 """
 
+from typing import NamedTuple
+
 import jax
+import jax.numpy as jnp
 import optax
+
+from mixnet import errors
 
 SCHEDULES = ("cosine", "plateau")
 
@@ -28,8 +39,57 @@ def create_learning_rate_fn(opt_config, num_steps):
   return optax.join_schedules([warmup, after], [opt_config.warmup_steps])
 
 
+class HoldState(NamedTuple):
+  count: jax.Array
+  inner: optax.OptState
+
+
+def hold_then(inner, hold_steps):
+  """`inner`, except that for its first `hold_steps` updates it returns zeros and keeps its state.
+
+  After those, `inner` runs as if its first update were the current one.
+  """
+  def init(params):
+    return HoldState(count=jnp.zeros([], jnp.int32), inner=inner.init(params))
+
+  def update(updates, state, params=None):
+    new_updates, new_inner = inner.update(updates, state.inner, params)
+    active = state.count >= hold_steps
+    return (jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), new_updates),
+            HoldState(count=state.count + 1,
+                      inner=jax.tree.map(lambda n, o: jnp.where(active, n, o), new_inner,
+                                         state.inner)))
+
+  return optax.GradientTransformation(init, update)
+
+
+def hold_steps(opt_config, num_steps):
+  """{parameter group: steps it is held} from `opt_config.hold` (fractions of `num_steps`)."""
+  return {k: int(round(float(v) * num_steps))
+          for k, v in dict(opt_config.get("hold", {})).items() if float(v) > 0}
+
+
+def _adamw(opt_config, lr_fn):
+  return [optax.clip_by_global_norm(opt_config.grad_clip_norm),
+          optax.adamw(lr_fn, b1=opt_config.b1, b2=opt_config.b2,
+                      weight_decay=opt_config.weight_decay)]
+
+
+def _group_labels(held):
+  """params -> the same tree of labels: "hold:<group>" for held groups, "train" for the rest."""
+  def labels(params):
+    missing = sorted(set(held) - set(params))
+    if missing:
+      raise errors.MixnetError(
+          f"config.opt.hold: {', '.join(missing)} is not a parameter group of the model "
+          f"(its groups: {', '.join(sorted(params))})")
+    return {k: jax.tree.map(lambda _, k=k: f"hold:{k}" if k in held else "train", v)
+            for k, v in params.items()}
+  return labels
+
+
 def create_optimizer(opt_config, num_steps, plateau_accumulation=1):
-  """AdamW with global-norm clipping and the configured schedule.
+  """AdamW with gradient-norm clipping, the configured schedule and held groups (`hold`).
 
   Args:
     opt_config: `config.opt`.
@@ -38,14 +98,18 @@ def create_optimizer(opt_config, num_steps, plateau_accumulation=1):
       observation (the training loop passes its logging interval).
 
   Returns:
-    (tx, lr_fn): the optax transformation and the schedule before any plateau scaling.
+    (tx, lr_fn): the optax transformation and the schedule (of the groups that are not held)
+    before any plateau scaling.
   """
   lr_fn = create_learning_rate_fn(opt_config, num_steps)
-  parts = [
-      optax.clip_by_global_norm(opt_config.grad_clip_norm),
-      optax.adamw(lr_fn, b1=opt_config.b1, b2=opt_config.b2,
-                  weight_decay=opt_config.weight_decay),
-  ]
+  held = hold_steps(opt_config, num_steps)
+  if not held:
+    parts = _adamw(opt_config, lr_fn)
+  else:
+    transforms = {f"hold:{k}": hold_then(optax.chain(*_adamw(opt_config, create_learning_rate_fn(
+        opt_config, max(1, num_steps - steps)))), steps) for k, steps in held.items()}
+    transforms["train"] = optax.chain(*_adamw(opt_config, lr_fn))
+    parts = [optax.multi_transform(transforms, _group_labels(held))]
   if opt_config.schedule == "plateau":
     parts.append(optax.contrib.reduce_on_plateau(
         factor=opt_config.plateau_factor, patience=opt_config.plateau_patience,

@@ -79,12 +79,29 @@ def problems(config):
   if len(set(lengths.values())) != 1:
     found.append(f"config.loss: fft_sizes, hop_sizes and win_lengths must have equal lengths "
                  f"(got {lengths})")
+  if (models.chain.input_lufs(config.model) is not None and _number(config.data.gain_db)
+      and config.data.gain_db > 0):
+    found.append(f"config.data.gain_db={config.data.gain_db!r}: must be 0 for a "
+                 f"{config.model.name} model, whose input is staged to a fixed loudness per "
+                 "take (a random gain would undo it)")
   try:
     models.build(config.model)
   except errors.MixnetError as e:  # The registry's message names the field.
     found.append(str(e))
   except (ValueError, TypeError) as e:
     found.append(f"config.model.{config.model.name}: {e}")
+  else:
+    found += _hold_problems(config)
+  return found
+
+
+def _hold_problems(config):
+  hold = dict(config.opt.get("hold", {}))
+  found = [f"config.opt.hold.{k}={v!r}: must be in [0, 1)" for k, v in hold.items()
+           if not (_number(v) and 0 <= v < 1)]
+  groups = models.param_groups(config.model) if hold else []
+  found += [f"config.opt.hold.{k}: not a parameter group of {config.model.name} (its groups: "
+            f"{', '.join(groups)})" for k in hold if k not in groups]
   return found
 
 

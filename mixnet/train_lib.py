@@ -120,7 +120,7 @@ def make_parallel_steps(mesh, model, tx, config):
 
 
 def train_iterator(data_config, data_dir, batch_size, seed, start_step=0, shard_index=0,
-                   num_shards=1):
+                   num_shards=1, input_lufs=None):
   """Host-local numpy training batches, starting with the batch of step `start_step + 1`.
 
   A step's batch is a function of (seed, host, step) (see `mixnet.input_pipeline`), so a
@@ -128,7 +128,7 @@ def train_iterator(data_config, data_dir, batch_size, seed, start_step=0, shard_
   """
   ds = input_pipeline.create_train_dataset(data_config, data_dir, batch_size, seed,
                                            shard_index=shard_index, num_shards=num_shards,
-                                           start_step=start_step)
+                                           start_step=start_step, input_lufs=input_lufs)
   return iter(tfds.as_numpy(ds))
 
 
@@ -215,7 +215,8 @@ def _set_up(config, workdir, show_progress):
   run.p_train, run.p_eval = make_parallel_steps(run.mesh, model, tx, config)
   run.eval_ds_fn = functools.partial(
       input_pipeline.create_eval_dataset, config.data, data_dir, run.local_batch,
-      shard_index=jax.process_index(), num_shards=jax.process_count())
+      shard_index=jax.process_index(), num_shards=jax.process_count(),
+      input_lufs=models.chain.input_lufs(config.model))
   return run
 
 
@@ -235,7 +236,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, show_pro
   start_step = int(state.step)
   batches = train_iterator(config.data, run.data_dir, run.local_batch, seed=train.seed,
                            start_step=start_step, shard_index=jax.process_index(),
-                           num_shards=jax.process_count())
+                           num_shards=jax.process_count(),
+                           input_lufs=models.chain.input_lufs(config.model))
   window = monitor.MetricsWindow(last_saved=start_step)
   try:
     for step in range(start_step + 1, run.num_steps + 1):

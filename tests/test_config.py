@@ -5,7 +5,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import base, spectral
+from experiments import base, chain, hybrid, spectral
 from mixnet import errors, train_config
 
 _GROUPS = ("data", "model", "loss", "opt", "train", "infer")
@@ -105,6 +105,20 @@ def test_training_config_problems_are_one_line_each():
     train_config.check(config)
   assert isinstance(raised.value, errors.MixnetError)
   assert str(raised.value).count("\n") == 8
+
+
+def test_chain_configs_pass_the_checks_and_their_own_rules_are_checked():
+  for module in (chain, hybrid):
+    assert train_config.problems(module.get_config("tiny")) == []
+  config = hybrid.get_config("tiny")
+  config.data.gain_db = 3.0
+  config.opt.hold = ml_collections.ConfigDict({"residual": 1.0, "unet": 0.2})
+  assert train_config.problems(config) == [
+      "config.data.gain_db=3.0: must be 0 for a hybrid model, whose input is staged to a fixed "
+      "loudness per take (a random gain would undo it)",
+      "config.opt.hold.residual=1.0: must be in [0, 1)",
+      "config.opt.hold.unet: not a parameter group of hybrid (its groups: chain, residual)",
+  ]
 
 
 def test_unknown_model_name_is_a_config_problem():

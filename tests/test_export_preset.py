@@ -174,3 +174,18 @@ def test_style_card_of_a_learned_chain(learned, tmp_path):
                              float(learned_settings["compressor"]["threshold_db"]), rtol=1e-6)
   assert isinstance(card[("reverb", "rt60_s")]["value"], list)
   assert infer.AudioProcessor().style is None
+
+
+def test_the_model_stages_each_take_like_its_exported_preset(learned, tmp_path):
+  """A take recorded 20 dB quieter gets the same mix: the chain sees the take at `input_lufs`."""
+  config, module, params = learned
+  _save_checkpoint(tmp_path / "run", config, params)
+  processor = infer.AudioProcessor(
+      use_ml_model=True, model_path=str(tmp_path / "run" / "best_model.mixnet"), strict=True)
+  raw_t = synthetic.synth_vocal(3.0, SR, seed=6)[:, 0]
+  mixed_t = processor.process_vocal(raw_t, sample_rate=SR)
+  np.testing.assert_allclose(processor.process_vocal(0.1 * raw_t, sample_rate=SR), mixed_t,
+                             atol=1e-4)
+  by_preset_tc = dsp.process(raw_t[:, None], SR, _write(module, params, str(tmp_path), "take",
+                                                        output_lufs=-18.0))
+  assert metrics.si_sdr(mixed_t[:, None], by_preset_tc) >= 30.0

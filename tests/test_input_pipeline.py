@@ -9,7 +9,7 @@ import soundfile as sf
 import tensorflow_datasets as tfds
 
 from experiments import base
-from mixnet import input_pipeline
+from mixnet import dsp, input_pipeline
 from mixnet.data import prepare, tfds_builder
 
 SR = 16000
@@ -247,6 +247,31 @@ def test_eval_uses_train_files_without_validation(tmp_path):
   assert not input_pipeline.has_validation(input_pipeline.open_dataset(config, str(tmp_path / "d")))
   (batch,) = _eval_windows(config, str(tmp_path / "d"), 8)  # The 1-s file: 4 windows.
   assert batch["raw"].shape == (4, SEG, 1) and list(batch["valid"]) == [SEG] * 4
+
+
+def test_staging_brings_every_take_to_the_reference_loudness(data_dir):
+  """Chain models see each take at `input_lufs` (whole-take loudness), the mix untouched."""
+  config = _data_config()
+  builder = input_pipeline.open_dataset(config, data_dir)
+  names, raw_tc, mixed_tc, starts, lengths = input_pipeline.load_host_files(builder, "train")
+  staged = input_pipeline.load_host_files(builder, "train", input_lufs=-20.0)
+  assert staged[0] == names
+  np.testing.assert_array_equal(staged[2], mixed_tc)
+  for start, length in zip(starts, lengths, strict=True):
+    take, after = raw_tc[start:start + length], staged[1][start:start + length]
+    if dsp.integrated_loudness(take, SR) <= dsp.loudness.LOUDNESS_FLOOR_LUFS:
+      np.testing.assert_array_equal(after, take)  # The 0.15-s file is too short to measure.
+    else:
+      assert dsp.integrated_loudness(after, SR) == pytest.approx(-20.0, abs=0.01)
+  plain = _data_config(gain_db=0.0, polarity_flip=False)
+  batch = _batches(plain, data_dir, 1, input_lufs=-20.0)[0]
+  assert set(np.unique(batch["raw"])) <= set(np.unique(staged[1]))
+  assert not set(np.unique(batch["raw"])) <= set(np.unique(raw_tc))
+  windows = _eval_windows(config, data_dir, 4, input_lufs=-20.0)
+  for file_id in (0, 1):
+    take = np.concatenate([w["raw"][i, :v] for w in windows
+                           for i, v in enumerate(w["valid"]) if w["file"][i] == file_id])
+    assert dsp.integrated_loudness(take, SR) == pytest.approx(-20.0, abs=0.01)
 
 
 def test_config_must_match_the_prepared_data(data_dir, tmp_path):

@@ -443,10 +443,10 @@ def test_a_killed_build_is_cleaned_up_by_the_next(messy, tmp_path):
   raw_dir, mixed_dir, _, summary = messy
   data_dir = str(tmp_path)
   config_dir = os.path.dirname(summary["dataset_dir"]).replace(messy[2], data_dir)
-  leftover = os.path.join(config_dir, "incomplete.AB12CD_1.0.0")
+  leftover = os.path.join(config_dir, f"incomplete.AB12CD_{tfds_builder.DATASET_VERSION}")
   os.makedirs(os.path.join(leftover, "sub"))
   stale_config = os.path.join(data_dir, "paired_vocals", "sr16000_ch1_000000000000")
-  os.makedirs(os.path.join(stale_config, "incomplete.XY34ZW_1.0.0"))
+  os.makedirs(os.path.join(stale_config, f"incomplete.XY34ZW_{tfds_builder.DATASET_VERSION}"))
   keep = os.path.join(data_dir, "paired_vocals", "notes.txt")
   with open(keep, "w") as f:
     f.write("not ours to remove")
@@ -454,7 +454,7 @@ def test_a_killed_build_is_cleaned_up_by_the_next(messy, tmp_path):
                                   val_fraction=0.3, show_progress=False)
   assert not os.path.exists(leftover) and not os.path.exists(stale_config)
   assert os.path.exists(keep)
-  assert os.listdir(os.path.dirname(again["dataset_dir"])) == ["1.0.0"]
+  assert os.listdir(os.path.dirname(again["dataset_dir"])) == [tfds_builder.DATASET_VERSION]
   assert again["totals"] == summary["totals"]
 
 
@@ -492,7 +492,7 @@ def test_sigkill_during_prepare_then_rerun_leaves_no_stray_folders(tmp_path):
   assert result.returncode == 0, result.stderr
   assert not glob.glob(pattern)
   (config_dir,) = glob.glob(os.path.join(data_dir, "paired_vocals", "*", ""))
-  assert os.listdir(config_dir) == ["1.0.0"]
+  assert os.listdir(config_dir) == [tfds_builder.DATASET_VERSION]
   dataset_dir, _ = prepare.find_prepared(data_dir)
   builder = tfds.builder_from_directory(dataset_dir)
   stored = {}

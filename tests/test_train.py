@@ -8,13 +8,15 @@ import sys
 import time
 
 import jax
+import ml_collections
 import numpy as np
+import optax
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from experiments import base
-from mixnet import checkpoints, models, monitor, optimizer, parallel, train_lib
+from mixnet import checkpoints, errors, models, monitor, optimizer, parallel, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -183,6 +185,31 @@ def test_learning_rate_schedules(tiny_config):
   opt.schedule = "bogus"
   with pytest.raises(ValueError, match="bogus"):
     optimizer.create_learning_rate_fn(opt, 100)
+
+
+def test_held_group_keeps_its_values_then_starts_a_fresh_optimizer(tiny_config):
+  """`opt.hold`: chain first, residual after; the residual's first update is a fresh Adam's."""
+  opt = tiny_config().opt
+  opt.update(warmup_steps=0, weight_decay=0.1, learning_rate=1e-2)
+  opt.hold = ml_collections.ConfigDict({"residual": 0.5})
+  tx, _ = optimizer.create_optimizer(opt, num_steps=8)
+  params = {"chain": {"w": np.ones(3, np.float32)}, "residual": {"v": np.ones(2, np.float32)}}
+  grads = jax.tree.map(lambda p: np.full_like(p, 0.3), params)
+  state, history = tx.init(params), []
+  for _ in range(5):
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+    history.append(jax.tree.map(np.asarray, params))
+  assert not np.allclose(history[0]["chain"]["w"], 1.0)
+  for held in history[:4]:
+    np.testing.assert_array_equal(held["residual"]["v"], 1.0)  # no step, no weight decay
+  fresh = optax.chain(*optimizer._adamw(opt, optimizer.create_learning_rate_fn(opt, 4)))
+  first, _ = fresh.update({"v": grads["residual"]["v"]}, fresh.init({"v": np.ones(2)}),
+                          {"v": np.ones(2, np.float32)})
+  np.testing.assert_allclose(history[4]["residual"]["v"], 1.0 + np.asarray(first["v"]),
+                             rtol=1e-6)
+  with pytest.raises(errors.MixnetError, match="opt.hold: residual is not a parameter group"):
+    tx.init({"chain": params["chain"]})
 
 
 def test_reduce_on_plateau_scales_updates_when_loss_stalls(tiny_config):

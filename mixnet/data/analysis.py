@@ -48,13 +48,14 @@ def analyze_pair(pair, config):
 
   Returns:
     A report row (dict of JSON-friendly values): name, files, source sample rates and channels,
-    duration_s (of the prepared pair), mixed_lufs (its mix's integrated loudness), offset_samples,
+    duration_s (of the prepared pair), raw_lufs and mixed_lufs (integrated loudness of the
+    prepared raw take and mix, LUFS), offset_samples,
     offset_ms, polarity, confidence, kept and reason (why a pair is left out or kept despite a
     warning; "" otherwise).
   """
   row = dict(name=pair.name, raw_file=pair.raw_path, mixed_file=pair.mixed_path,
              raw_sample_rate=None, mixed_sample_rate=None, raw_channels=None,
-             mixed_channels=None, duration_s=0.0, mixed_lufs=None, offset_samples=0,
+             mixed_channels=None, duration_s=0.0, raw_lufs=None, mixed_lufs=None, offset_samples=0,
              offset_ms=0.0, polarity=1, confidence=0.0, kept=False, reason="")
   try:
     raw_tc, mixed_tc = _load_pair(pair, config, row)
@@ -83,8 +84,10 @@ def analyze_pair(pair, config):
     if not config.keep_length_mismatch:
       return row
     row["reason"] += " (kept: keep_length_mismatch)"
-  _, mixed_tc = apply_alignment(raw_tc, mixed_tc, offset, polarity)
+  raw_tc, mixed_tc = apply_alignment(raw_tc, mixed_tc, offset, polarity)
   row["duration_s"] = len(mixed_tc) / config.sample_rate
+  # The whole take's level, for the gain staging of chain models (`mixnet.diffdsp.gain`).
+  row["raw_lufs"] = float(dsp.integrated_loudness(raw_tc, config.sample_rate))
   # The user's delivery loudness: inference can match the output to the training mixes' median.
   row["mixed_lufs"] = float(dsp.integrated_loudness(mixed_tc, config.sample_rate))
   if row["duration_s"] < MIN_DURATION_S:

@@ -1,7 +1,9 @@
 """TFDS builder for paired vocals: raw takes and their mixes, aligned, as tfrecord shards.
 
 Each example holds one pair as float32 `raw` and `mixed` arrays shaped `[time, channels]` at
-the config's sample rate, of equal length, plus its name and the alignment that was applied.
+the config's sample rate, of equal length, plus its name, the alignment that was applied and
+the raw take's integrated loudness (`raw_lufs`, LUFS, measured on the whole take: the gain
+staging of chain models uses it, see `mixnet.diffdsp.gain`).
 
 Per pair, `analysis.analyze_pair` decides whether to keep it and how to align it (the rules for
 unreadable, silent, badly aligned and mismatched-length pairs are there).
@@ -30,7 +32,7 @@ from absl.logging import converter
 from mixnet import errors
 from mixnet.data import analysis, pairing
 
-DATASET_VERSION = "1.0.0"
+DATASET_VERSION = "1.1.0"
 # With at least this many kept pairs, one is always held out for validation (see module doc).
 MIN_PAIRS_FOR_VALIDATION = 3
 
@@ -145,7 +147,10 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
   """Aligned raw/mixed vocal pairs from two local folders (see the module docstring)."""
 
   VERSION = tfds.core.Version(DATASET_VERSION)
-  RELEASE_NOTES = {DATASET_VERSION: "Aligned pairs, float32 [time, channels], hash split."}
+  RELEASE_NOTES = {
+      "1.0.0": "Aligned pairs, float32 [time, channels], hash split.",
+      "1.1.0": "raw_lufs: the whole raw take's integrated loudness (chain gain staging).",
+  }
 
   # TFDS looks for a checksums file next to the builder's code, and on Python >= 3.9 the lookup
   # imports `importlib_resources`, which TFDS does not install. Nothing is downloaded, so there
@@ -183,6 +188,7 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
             "offset_samples": tfds.features.Scalar(dtype=np.int64),
             "polarity": tfds.features.Scalar(dtype=np.int64),
             "confidence": tfds.features.Scalar(dtype=np.float32),
+            "raw_lufs": tfds.features.Scalar(dtype=np.float32),
         }),
     )
 
@@ -217,4 +223,5 @@ class PairedVocals(tfds.core.GeneratorBasedBuilder):
           "offset_samples": row["offset_samples"],
           "polarity": row["polarity"],
           "confidence": row["confidence"],
+          "raw_lufs": row["raw_lufs"],
       }

@@ -11,15 +11,20 @@ from mixnet.diffdsp import core
 from mixnet.dsp import loudness
 
 
-def staging_gain_db(take_tc, sample_rate, reference_lufs):
-  """Gain (dB) that brings the whole take `take_tc` (`[time, channels]`) to `reference_lufs`.
+def gain_for_loudness(take_lufs, reference_lufs):
+  """Gain (dB) that brings a take measured at `take_lufs` to `reference_lufs`.
 
-  Silence (no measurable loudness) gets 0 dB, as `mixnet.dsp.normalize_loudness` leaves it.
+  Silence (the meter's floor) gets 0 dB, as `mixnet.dsp.normalize_loudness` leaves it. The
+  input pipeline applies the same rule in TensorFlow to the loudness stored with the shards.
   """
-  lufs = loudness.integrated_loudness(take_tc, sample_rate)
-  if lufs <= loudness.LOUDNESS_FLOOR_LUFS:
+  if take_lufs <= loudness.LOUDNESS_FLOOR_LUFS:
     return 0.0
-  return float(reference_lufs - lufs)
+  return float(reference_lufs - take_lufs)
+
+
+def staging_gain_db(take_tc, sample_rate, reference_lufs):
+  """Gain (dB) that brings the whole take `take_tc` (`[time, channels]`) to `reference_lufs`."""
+  return gain_for_loudness(loudness.integrated_loudness(take_tc, sample_rate), reference_lufs)
 
 
 def output_level(x_btc, gain_db):

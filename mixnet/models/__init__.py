@@ -101,6 +101,11 @@ def _abstract_params(model, length, channels):
   return jax.eval_shape(lambda x: model.init(jax.random.PRNGKey(0), x)["params"], audio)
 
 
+def param_groups(model_config):
+  """Names of the model's top-level parameter groups (what `config.opt.hold` can name)."""
+  return sorted(_abstract_params(build(model_config), 4096, model_config.channels))
+
+
 def param_count(model_config):
   """Number of trainable scalars."""
   params = _abstract_params(build(model_config), 4096, model_config.channels)
