@@ -6,11 +6,18 @@ import shutil
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from mixnet import audio, checkpoints, metrics, report, train_lib
+from experiments import chain as chain_config
+from mixnet import audio, checkpoints, metrics, models, report, train_lib
 from mixnet.data import pairing, synthetic
+from mixnet.diffdsp import filters, reverberation
+from mixnet.models import chain
+from mixnet.report import style
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,6 +72,9 @@ def test_report_files_and_model_beats_identity(simple_style, tmp_path):
   text = (tmp_path / "report.md").read_text()
   assert "| mr_stft |" in text and "identity" in text and names[0] in text
   assert "used for training" not in text
+  # A model without a learned chain has no style card anywhere.
+  assert "style_card" not in results and "style card" not in text.lower()
+  assert not [f for f in os.listdir(tmp_path) if f.startswith("style_")]
 
 
 def test_split_all_evaluates_every_pair(simple_style, tmp_path):
@@ -136,3 +146,106 @@ def test_cli_writes_the_report_and_errors_are_one_line(simple_style, tmp_path):
   assert "| mr_stft |" in good.stdout and (tmp_path / "good" / "report.md").exists()
   assert not [x for x in good.stderr.splitlines() if x.startswith(("I", "W"))], good.stderr
 
+
+
+CHAIN_SR = 16000
+
+
+@pytest.fixture(scope="module")
+def chain_report(tmp_path_factory):
+  """(config, module, params, results, out_dir): the report of a `chain` model at a random
+  setting inside its ranges, on one short pair."""
+  config = chain_config.get_config("tiny")
+  config.sample_rate = CHAIN_SR
+  config.model.chain.ir_seconds = 0.8
+  module = models.build(config.model)
+  params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 256, 1)))["params"]
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(lambda p: p + jnp.asarray(rng.normal(0, 0.7, p.shape), jnp.float32),
+                        params)
+  folder = tmp_path_factory.mktemp("chain_report")
+  run = checkpoints.RunCheckpoints(str(folder / "run"))
+  run.save_best(1, params, checkpoints.make_meta(
+      config, 1, 0.5, data={"train_mixed_lufs_median": -18.0}), 0.5)
+  run.wait()
+  run.close()
+  for sub in ("raw", "mixed"):
+    os.makedirs(folder / sub)
+  raw = synthetic.synth_vocal(1.0, CHAIN_SR, seed=9)
+  audio.save(folder / "raw" / "take.wav", raw, CHAIN_SR)
+  audio.save(folder / "mixed" / "take.wav", GAIN * raw, CHAIN_SR)
+  out_dir = folder / "report"
+  results = report.write_report(str(folder / "run"), str(folder / "raw"), str(folder / "mixed"),
+                                str(out_dir), num_figures=0)
+  return config, module, params, results, out_dir
+
+
+def test_chain_report_has_the_style_card_files_and_every_setting(chain_report):
+  _, module, params, results, out_dir = chain_report
+  card = results["style_card"]
+  for figure in ("eq", "compressor", "reverb"):
+    assert os.path.getsize(out_dir / f"style_{figure}.png") > 10_000
+  with open(out_dir / "metrics.json") as f:
+    assert json.load(f)["style_card"] == card
+  text = (out_dir / "report.md").read_text()
+  assert "## Style card" in text and "| mr_stft |" in text
+  learned = chain.physical(module, params)
+  table = chain.params_table(module)
+  assert [(r["stage"], r["name"], r["unit"]) for r in card["settings"]] == [
+      (p.stage, p.name, p.unit) for p in table]
+  for p, row in zip(table, card["settings"], strict=True):
+    want = np.atleast_1d(np.asarray(learned[p.stage][p.name], np.float64))
+    np.testing.assert_allclose(np.atleast_1d(row["value"]), want, rtol=1e-6)
+    cells = ", ".join(f"{v:.4g}" for v in want)  # per-band settings list every band
+    assert f"| {p.stage} | {p.name} | {cells} | {p.unit} |" in text
+  assert len(card["reverb"]["bands"]) == want_bands(module)
+  comp = card["compressor"]
+  assert comp["threshold_db"] == pytest.approx(float(learned["compressor"]["threshold_db"]))
+  # Far below the knee the curve is the input plus makeup; far above, 1/ratio of the excess.
+  in_db, out_db = np.array(comp["input_db"]), np.array(comp["output_db"])
+  low = in_db < comp["threshold_db"] - comp["knee_db"]
+  np.testing.assert_allclose(out_db[low], in_db[low] + comp["makeup_db"], atol=1e-4)
+  high = in_db > comp["threshold_db"] + comp["knee_db"]
+  np.testing.assert_allclose(
+      out_db[high], comp["threshold_db"] + (in_db[high] - comp["threshold_db"]) / comp["ratio"]
+      + comp["makeup_db"], atol=1e-3)
+
+
+def want_bands(module):
+  return len(reverberation.band_edges(module.sample_rate, module.reverb_edges_hz)) + 1
+
+
+def test_eq_curve_is_the_chains_eq_response(chain_report):
+  _, module, params, results, _ = chain_report
+  card = results["style_card"]
+  freqs, gain_db = np.array(card["eq"]["freq_hz"]), np.array(card["eq"]["gain_db"])
+  assert freqs[0] == 20.0 and freqs[-1] < CHAIN_SR / 2 < freqs[-1] * 2 ** (1 / 24)
+  # An FFT grid of CHAIN_SR points has a bin at every whole Hz.
+  response = filters.eq_response(chain.physical(module, params)["eq"], CHAIN_SR, CHAIN_SR)
+  for hz in (40, 160, 640, 2560, 5120):
+    (i,) = np.flatnonzero(freqs == hz)
+    assert gain_db[i] == pytest.approx(20 * np.log10(np.abs(response[hz])), abs=0.01), hz
+  # The figure draws exactly these values.
+  fig = style.figures(card)["eq"]
+  (line,) = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) == len(freqs)]
+  np.testing.assert_array_equal(line.get_ydata(), gain_db)
+  plt.close(fig)
+
+
+def test_reverb_rt60s_are_the_learned_responses_per_band(chain_report):
+  """Each band's measured RT60 is the Schroeder RT60 of the learned response's part in it,
+  built here from its definition: the band's fixed noise times its exponential decay."""
+  _, module, params, results, _ = chain_report
+  bands = results["style_card"]["reverb"]["bands"]
+  learned = chain.physical(module, params)["reverb"]
+  taps = int(round(module.ir_seconds * CHAIN_SR))
+  noise_cbt = reverberation.band_noise(
+      taps, 1, float(CHAIN_SR), reverberation.band_edges(CHAIN_SR, module.reverb_edges_hz),
+      module.noise_seed)
+  t = np.arange(taps) / CHAIN_SR
+  for b, band in enumerate(bands):
+    rt60 = float(learned["rt60_s"][b])
+    assert band["rt60_s"] == pytest.approx(rt60, rel=1e-6)
+    ir_t = noise_cbt[0, b] * 10.0 ** (-3.0 * t / rt60)
+    assert band["measured_rt60_s"] == pytest.approx(
+        reverberation.schroeder_rt60(ir_t, CHAIN_SR), rel=0.05), band

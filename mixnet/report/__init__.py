@@ -20,6 +20,10 @@ Writes into O:
   report.md      the averages as a table (model vs baselines), then per-pair rows.
   spectrograms_NAME.png (first `num_figures` pairs)   raw / target / model.
   spectrum_difference.png   each system's average spectrum minus the target's, in dB.
+For a model with a learned vocal chain (`chain`, `hybrid`) also its style card
+(`mixnet.report.style`): metrics.json gets "style_card", report.md a "Style card" section at
+the end, and style_eq.png, style_compressor.png, style_reverb.png are written. A model
+without a chain gets none of these.
 """
 
 import os
@@ -28,8 +32,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from mixnet import audio, dsp, fileio, infer, metrics, plots
+from mixnet import audio, dsp, fileio, infer, metrics, model_file, plots
 from mixnet.data import analysis, pairing, tfds_builder
+from mixnet.report import style
 
 SYSTEMS = ("model", "identity", "dsp")
 SPLITS = ("auto", "all", "validation")
@@ -120,11 +125,26 @@ def write_report(checkpoint, raw_dir, mixed_dir, out_dir, preset="default", spli
       "average": {s: metrics.average([r[s] for r in rows]) for s in SYSTEMS},
       "pairs": rows, "skipped": skipped,
   }
+  card = _write_style_card(processor, out_dir)
+  if card is not None:
+    results["style_card"] = card
   _spectrum_figure(spectra, processor.sample_rate,
                    os.path.join(out_dir, "spectrum_difference.png"))
   fileio.write_json(os.path.join(out_dir, "metrics.json"), results)
   fileio.write_text(os.path.join(out_dir, "report.md"), format_markdown(results))
   return results
+
+
+def _write_style_card(processor, out_dir):
+  """The model's style card (`style.compute`) with its figures written, or None (no chain)."""
+  if processor.style is None:
+    return None
+  # The engine keeps only the compiled model; the card needs the parameters themselves.
+  params, meta, _ = model_file.load_model(processor.model_path)
+  card = style.compute(ml_collections.ConfigDict(meta["config"]).model, params)
+  for name, fig in style.figures(card).items():
+    plots.save_figure(fig, os.path.join(out_dir, style.figure_name(name)))
+  return card
 
 
 def _score_pairs(pairs, align_config, processor, preset, out_dir, num_figures):
@@ -200,7 +220,8 @@ def format_summary(results):
 
 
 def format_markdown(results):
-  """The whole report.md: `format_summary`, then each pair's MR-STFT and loudness error."""
+  """The whole report.md: `format_summary`, each pair's MR-STFT and loudness error, then the
+  style card if the model has a learned chain."""
   lines = [format_summary(results),
            "| pair | offset ms | MR-STFT model / identity / DSP | loudness error LU model |",
            "|---|---|---|---|"]
@@ -210,4 +231,6 @@ def format_markdown(results):
                  + f" | {r['model']['loudness_error_lu']:.2f} |")
   for s in results["skipped"]:
     lines.append(f"\nSkipped {s['name']}: {s['reason']}")
-  return "\n".join(lines) + "\n"
+  if "style_card" in results:
+    lines.append("\n" + style.format_markdown(results["style_card"]))
+  return "\n".join(lines).rstrip("\n") + "\n"
