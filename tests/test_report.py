@@ -12,11 +12,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from experiments import base
 from experiments import chain as chain_config
+from experiments import hybrid as hybrid_config
 from mixnet import audio, checkpoints, metrics, models, report, train_lib
 from mixnet.data import pairing, synthetic
 from mixnet.diffdsp import filters, reverberation
-from mixnet.models import chain
+from mixnet.models import chain, hybrid
 from mixnet.report import style
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -234,7 +236,8 @@ def test_eq_curve_is_the_chains_eq_response(chain_report):
 
 def test_reverb_rt60s_are_the_learned_responses_per_band(chain_report):
   """Each band's measured RT60 is the Schroeder RT60 of the learned response's part in it,
-  built here from its definition: the band's fixed noise times its exponential decay."""
+  built here from its definition: the band's fixed noise times its exponential decay (and the
+  tail's onset)."""
   _, module, params, results, _ = chain_report
   bands = results["style_card"]["reverb"]["bands"]
   learned = chain.physical(module, params)["reverb"]
@@ -246,6 +249,24 @@ def test_reverb_rt60s_are_the_learned_responses_per_band(chain_report):
   for b, band in enumerate(bands):
     rt60 = float(learned["rt60_s"][b])
     assert band["rt60_s"] == pytest.approx(rt60, rel=1e-6)
-    ir_t = noise_cbt[0, b] * 10.0 ** (-3.0 * t / rt60)
+    envelope_t = 10.0 ** (-3.0 * t / rt60)
+    if "buildup_ms" in learned:  # the tail's onset
+      envelope_t = envelope_t * (1.0 - np.exp(-t * 1e3 / float(learned["buildup_ms"])))
+    ir_t = noise_cbt[0, b] * envelope_t
     assert band["measured_rt60_s"] == pytest.approx(
         reverberation.schroeder_rt60(ir_t, CHAIN_SR), rel=0.05), band
+
+
+def test_hybrid_style_card_is_its_chain_and_time_unet_has_none():
+  config = hybrid_config.get_config("tiny")
+  config.sample_rate = CHAIN_SR
+  config.model.hybrid.chain.ir_seconds = 0.5
+  module = hybrid.chain_of(models.build(config.model))
+  # The card reads only the chain's parameters (the U-Net's are left out: it compiles slowly).
+  params = {"chain": {p.key: p.raw_init() + 0.5 for p in chain.params_table(module)}}
+  card = style.compute(config.model, params)
+  threshold = float(chain.physical(module, params["chain"])["compressor"]["threshold_db"])
+  assert card["compressor"]["threshold_db"] == pytest.approx(threshold)
+  assert len(card["settings"]) == len(chain.params_table(module))
+  assert "U-Net residual" in style.format_markdown(card)
+  assert style.compute(base.get_config("tiny").model, {}) is None

@@ -9,8 +9,9 @@ shows what the chain does, in the units a mix engineer reads:
   reverb      per decay band of the reverb: its frequency range, level (dB), the RT60 setting
               (s), and the RT60 measured on the learned impulse response's part in that band
               (Schroeder backward integration, T20 fit) with its energy decay curve (dB). The
-              response is one fixed noise per band, so a narrow band's measured decay can
-              differ from its setting by the chance of that noise (tens of percent below 250 Hz).
+              response is one fixed noise per band, and a narrow band holds few independent
+              samples of it within a decay time, so a low band's measured decay can differ from
+              its setting by the chance of that noise.
   settings    `mixnet.models.style_card`: every learned setting with its unit.
 Levels are those of the take after gain staging to the chain's `input_lufs` (whole take).
 
@@ -31,7 +32,9 @@ EQ_MIN_HZ = 20.0
 COMPRESSOR_INPUT_DB = np.arange(-72.0, 0.25, 0.5)  # input levels of the static curve, dBFS
 EDC_STEP_S = 0.01  # time step of the stored energy decay curves
 FLOOR_DB = -120.0  # curves are floored here (a zero of the EQ, the end of the decay)
-FIGURES = ("eq", "compressor", "reverb")
+# Figure -> its caption in report.md (the file is `figure_name(figure)`).
+FIGURES = {"eq": "EQ curve", "compressor": "compressor static curve",
+           "reverb": "reverb decay per band"}
 
 
 def eq_frequencies(sample_rate):
@@ -173,7 +176,7 @@ def format_markdown(card):
       "compressor's input is the peak level after the EQ."
       + (" The U-Net residual that follows the chain is not shown." if card["model"] == "hybrid"
          else ""), ""]
-  lines += [f"![{figure}]({figure_name(figure)})" for figure in FIGURES]
+  lines += [f"![{caption}]({figure_name(figure)})" for figure, caption in FIGURES.items()]
   lines += ["", "| stage | setting | value | unit |", "|---|---|---|---|"]
   lines += [f"| {row['stage']} | {row['name']} | {_format_values(row['value'])} | {row['unit']} |"
             for row in card["settings"]]
