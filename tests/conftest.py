@@ -1,6 +1,8 @@
 """Shared test setup: two simulated CPU devices, small demo pairs, a tiny training config."""
 
 import os
+import shutil
+import tempfile
 
 # Must happen before jax is imported anywhere: every test sees 2 CPU devices, so data-parallel
 # code runs on more than one device here exactly as it would on a GPU/TPU host.
@@ -9,6 +11,8 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+_XLA_CACHE = "JAX_COMPILATION_CACHE_DIR"
 
 TEST_SAMPLE_RATE = 16000
 VAL_FRACTION = 0.34  # 3 of the 6 demo pairs (by name hash) are held out
@@ -75,6 +79,31 @@ def trained_workdir(demo_pairs, prepared_data_dir, tmp_path_factory):
 # (`-n 2 --dist loadfile`), and these would otherwise start last and finish alone.
 _SLOW_FIRST = ("test_docs.py", "test_multihost.py", "test_train.py", "test_demo.py",
                "test_notebooks.py", "test_infer.py", "test_models.py")
+
+
+def pytest_configure(config):
+  """Gives this test process and the processes it starts one XLA compilation cache.
+
+  Most of the suite's time is XLA compiling the same small computations again (a model's
+  initialisers, the tiny model's train and eval steps) in every test and in every CLI or
+  notebook kernel a test starts. The cache is keyed by the computation, so a hit runs the very
+  executable a compile would produce. Each pytest process (each xdist worker) has its own:
+  jax writes entries without a lock, and only one process of a cache may write at a time. The
+  xdist controller runs no tests and gets none; a cache set in the environment is used as is.
+  """
+  if _XLA_CACHE in os.environ or (config.getoption("numprocesses", None)
+                                  and not hasattr(config, "workerinput")):
+    return
+  config.xla_cache_dir = tempfile.mkdtemp(prefix="mixnet-test-xla-cache-")
+  os.environ[_XLA_CACHE] = config.xla_cache_dir
+  # Everything: the initialisers' many sub-second compiles are most of a short run's start-up.
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
+
+
+def pytest_unconfigure(config):
+  if hasattr(config, "xla_cache_dir"):
+    shutil.rmtree(config.xla_cache_dir, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,15 +33,35 @@ def test_test_config_has_the_real_config_structure(tiny_config):
       base.get_config())
 
 
-def test_two_step_run_writes_events_and_checkpoints(tiny_config, tmp_path):
+def _config(tiny_config, num_steps, **train):
+  """The tiny test config for a run of `num_steps`, all of them inside the warmup.
+
+  The learning rate then does not depend on `num_steps` (the cosine decay is never reached), so
+  a run stopped at step 2 and resumed to 4 must equal a straight run to 4, and runs of any
+  length here compile the same train step (conftest's compilation cache compiles it once).
+  """
+  config = tiny_config(num_steps=num_steps, **train)
+  assert config.opt.warmup_steps >= num_steps
+  return config
+
+
+@pytest.fixture(scope="module")
+def two_step_run(tiny_config, tmp_path_factory):
+  """(workdir, final state) of a 2-step run: a checkpoint at each step, an eval at the last."""
+  workdir = tmp_path_factory.mktemp("two_steps")
+  state = train_lib.train_and_evaluate(_config(tiny_config, 2, eval_every=2, checkpoint_every=1),
+                                       str(workdir))
+  return workdir, state
+
+
+def test_two_step_run_writes_events_and_checkpoints(two_step_run):
   assert jax.device_count() == 2
-  config = tiny_config()
-  state = train_lib.train_and_evaluate(config, str(tmp_path))
+  workdir, state = two_step_run
   assert int(state.step) == 2
 
-  events = glob.glob(str(tmp_path / "events.out.tfevents.*"))
-  assert events, os.listdir(tmp_path)
-  acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+  events = glob.glob(str(workdir / "events.out.tfevents.*"))
+  assert events, os.listdir(workdir)
+  acc = event_accumulator.EventAccumulator(str(workdir), size_guidance={"tensors": 0})
   acc.Reload()
   tags = set(acc.Tags()["tensors"])
   for tag in ("train/loss", "train/l1", "train/mr_stft", "train/learning_rate",
@@ -51,31 +72,25 @@ def test_two_step_run_writes_events_and_checkpoints(tiny_config, tmp_path):
   loss = [tensor_util.make_ndarray(e.tensor_proto) for e in acc.Tensors("train/loss")]
   assert len(loss) == 2 and np.all(np.isfinite(loss))
 
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
-  assert os.listdir(tmp_path / "best") == ["2"]
-  meta = checkpoints.load_meta(checkpoints.resolve(str(tmp_path)))
+  assert sorted(os.listdir(workdir / "checkpoints")) == ["1", "2"]
+  assert os.listdir(workdir / "best") == ["2"]
+  meta = checkpoints.load_meta(checkpoints.resolve(str(workdir)))
   assert meta["step"] == 2 and meta["sample_rate"] == 16000 and meta["model"] == "time_unet"
   assert np.isfinite(meta["val_loss"])
-  assert os.path.exists(tmp_path / "config.json")
+  assert os.path.exists(workdir / "config.json")
 
 
 def _params(state):
   return jax.tree.map(np.asarray, jax.device_get(state.params))
 
 
-def test_resume_matches_uninterrupted_run(tiny_config, tmp_path):
-  # Warmup longer than the run: the learning rate does not depend on num_steps, so a run
-  # stopped at step 2 and resumed to 4 must equal a straight run to 4.
-  def config(num_steps):
-    c = tiny_config(num_steps=num_steps, eval_every=100,
-                         checkpoint_every=2)
-    c.opt.warmup_steps = 100
-    return c
-
-  straight = train_lib.train_and_evaluate(config(4), str(tmp_path / "straight"))
-  first = train_lib.train_and_evaluate(config(2), str(tmp_path / "resumed"))
-  assert int(first.step) == 2
-  resumed = train_lib.train_and_evaluate(config(4), str(tmp_path / "resumed"))
+def test_resume_matches_uninterrupted_run(tiny_config, two_step_run, tmp_path):
+  straight = train_lib.train_and_evaluate(_config(tiny_config, 4, eval_every=100,
+                                                  checkpoint_every=2), str(tmp_path / "straight"))
+  # The 2-step run, stopped there, resumed to step 4 (in a copy: other tests read the original).
+  shutil.copytree(two_step_run[0], tmp_path / "resumed")
+  resumed = train_lib.train_and_evaluate(_config(tiny_config, 4, eval_every=100,
+                                                 checkpoint_every=2), str(tmp_path / "resumed"))
   assert int(resumed.step) == 4
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6, rtol=0),
                _params(straight), _params(resumed))
@@ -91,7 +106,7 @@ def test_nan_in_data_stops_with_clear_message(tiny_config, tmp_path, monkeypatch
       yield batch
 
   monkeypatch.setattr(train_lib, "train_iterator", poisoned)
-  config = tiny_config(num_steps=5, eval_every=100)
+  config = _config(tiny_config, 4, eval_every=100)
   with pytest.raises(monitor.NonFiniteLossError, match="non-finite loss at step 3"):
     train_lib.train_and_evaluate(config, str(tmp_path))
   # The last good checkpoint is intact and restorable; nothing after it was written.
@@ -123,12 +138,17 @@ def test_train_step_same_update_on_one_and_two_devices(tiny_config):
     state = parallel.replicate(mesh, train_lib.create_train_state(
         config, model, tx, jax.random.key(0)))
     p_train, _ = train_lib.make_parallel_steps(mesh, model, tx, config)
-    state, step_metrics = p_train(state, parallel.shard_batch(mesh, batch))
+    # Two steps: the warmup's learning rate is 0 at the first, so only the second moves params.
+    for _ in range(2):
+      state, step_metrics = p_train(state, parallel.shard_batch(mesh, batch))
     results.append((_params(state), jax.device_get(step_metrics)))
   (p1, m1), (p2, m2) = results
   np.testing.assert_allclose(m1["loss"], m2["loss"], rtol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-5), p1, p2)
   assert m1["finite"] == 1.0
+  init = _params(train_lib.create_train_state(config, model, tx, jax.random.key(0)))
+  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(p1),
+                                                     strict=True))
 
 
 def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):
@@ -142,23 +162,28 @@ def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):
           "--config.train.per_device_batch=2", "--config.train.checkpoint_every=2",
           "--config.train.eval_every=1000", "--config.train.log_every=1"]
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-  proc = subprocess.Popen(args + ["--config.train.num_steps=100000"], cwd=REPO, env=env,
+  # Inside the tiny preset's warmup (50 steps), as every run here: the same train step compiles
+  # for both runs and for the tests above (conftest's compilation cache), so most of this test
+  # is the kill and the resume. The run must still be going when it is killed (checked below).
+  proc = subprocess.Popen(args + ["--config.train.num_steps=50"], cwd=REPO, env=env,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   ckpt_dir = workdir / "checkpoints"
   deadline = time.time() + 240
   try:
     while time.time() < deadline:
       steps = [d for d in os.listdir(ckpt_dir) if d.isdigit()] if ckpt_dir.exists() else []
-      if any(int(s) >= 4 for s in steps):
+      if any(int(s) >= 4 for s in steps) or proc.poll() is not None:
         break
       time.sleep(0.2)
     else:
       pytest.fail("no checkpoint at step >= 4 within 240 s")
   finally:
+    running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+  assert running, f"the run ended (exit status {proc.returncode}) before it could be killed"
   saved = checkpoints.RunCheckpoints(str(workdir)).latest_step()
-  assert saved >= 4
+  assert 4 <= saved < 50
   resume_to = saved + 2
   out = subprocess.run(args + [f"--config.train.num_steps={resume_to}"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=300)
@@ -251,7 +276,7 @@ def test_without_validation_pairs_best_is_chosen_on_training_data_loudly(
   data_dir = str(tmp_path / "data")
   prepare.prepare_dataset(*demo_pairs, data_dir, sample_rate=16000, val_fraction=0.0,
                           show_progress=False)
-  config = tiny_config(num_steps=1, eval_every=1)
+  config = _config(tiny_config, 2, eval_every=2)
   config.data.data_dir, config.data.val_fraction = data_dir, 0.0
   with caplog.at_level("WARNING"):
     train_lib.train_and_evaluate(config, str(tmp_path / "run"))
