@@ -50,6 +50,16 @@ def channel_peak(audio_tc):
   return peak
 
 
+def block_max(values_t, block):
+  """Largest of each run of `block` values of the 1-D `values_t` (the last run may be shorter).
+
+  `np.maximum.reduceat` is about twice as fast as a max over a `[blocks, block]` reshape.
+  """
+  if values_t.size == 0:
+    return values_t[:0]
+  return np.maximum.reduceat(values_t, np.arange(0, values_t.size, block))
+
+
 def db_to_gain(db):
   """Decibels to linear amplitude gain."""
   return np.exp(np.asarray(db, dtype=np.float64) * (np.log(10.0) / 20.0))

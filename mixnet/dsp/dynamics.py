@@ -7,10 +7,10 @@ curve turns each frame's level into a target gain reduction in dB (Giannoulis, M
 coefficient switches between attack (reduction growing) and release (reduction shrinking) follows
 the target. The branching one-pole is non-linear (its coefficient depends on its own state), so no
 linear filter computes it; running it at the control rate instead of the audio rate makes the
-Python recursion ~20x shorter than the signal (about 2000 steps per second of audio, ~50 ms for
-a 3-minute file) while each step uses the exact pole for its period, so the time constants are
-exact at the control points. The smoothed gain is linearly interpolated back to the audio rate,
-which also keeps the gain curve free of steps.
+Python recursion ~20x shorter than the signal (at most 2000 steps per second of audio, fewer
+where nothing is to be reduced: `smooth_reduction`) while each step uses the exact pole for its
+period, so the time constants are exact at the control points. The smoothed gain is linearly
+interpolated back to the audio rate, which also keeps the gain curve free of steps.
 
 Ballistics (what the tests check): after a step in level, the gain reduction covers
 1 - 1/e = 63.2% of its change in `attack_ms` (rising reduction) or `release_ms` (falling).
@@ -49,21 +49,36 @@ def static_curve_db(level_db, threshold_db, ratio, knee_db):
 
 def frame_peak_db(audio_tc, period):
   """Peak level in dBFS of each control frame, over all channels: `[frames]`."""
-  num = audio_tc.shape[0]
-  frames = -(-num // period)
-  peaks = core.channel_peak(audio_tc)
-  peaks = np.pad(peaks, (0, frames * period - num))
-  return core.gain_to_db(peaks.reshape(frames, period).max(axis=1))
+  return core.gain_to_db(core.block_max(core.channel_peak(audio_tc), period))
 
 
 def smooth_reduction(target_db, attack_pole, release_pole):
-  """Attack/release one-pole over a gain-reduction curve (dB, >= 0), one step per frame."""
+  """Attack/release one-pole over a gain-reduction curve (dB, >= 0), one step per frame.
+
+  `state = target + (state - target) * pole`, the pole being `attack_pole` while the target is
+  above the state and `release_pole` otherwise, from a state of 0. A frame whose target is 0
+  (no reduction wanted: below the threshold, pauses) can only release, `state *= release_pole`,
+  so a run of k such frames is one factor `release_pole^k`: the Python recursion visits only
+  the frames that ask for reduction, and the states in between are filled in by array
+  operations. `float64 [frames]`.
+  """
+  target_db = np.asarray(target_db, np.float64)
+  active = np.flatnonzero(target_db > 0)
+  if active.size == 0:
+    return np.zeros(target_db.shape)
+  decay = np.power(release_pole, np.diff(active, prepend=-1) - 1.0)
   state = 0.0
-  out = []
-  for target in target_db.tolist():
+  states = []
+  for target, fall in zip(target_db[active].tolist(), decay.tolist(), strict=True):
+    state *= fall
     state = target + (state - target) * (attack_pole if target > state else release_pole)
-    out.append(state)
-  return np.asarray(out)
+    states.append(state)
+  frames = np.arange(target_db.size)
+  last = np.maximum.accumulate(np.where(target_db > 0, frames, -1))
+  at_last = np.zeros(target_db.size)
+  at_last[active] = states
+  since = np.power(release_pole, frames - last.astype(np.float64))
+  return np.where(last >= 0, at_last[np.maximum(last, 0)] * since, 0.0)
 
 
 def frames_to_samples(values_f, period, num_samples):

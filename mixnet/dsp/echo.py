@@ -1,18 +1,24 @@
 """Feedback echo."""
 
 import numpy as np
-import scipy.signal
 
 from mixnet.dsp import core
+
+# The echo recursion runs block by block; blocks shorter than this (short delays) are first
+# lengthened by doubling, so the Python loop stays short.
+MIN_SPAN = 4096
 
 
 def delay(audio_tc, sample_rate, time_ms, feedback, mix):
   """Feedback delay: echoes every `time_ms`, each `feedback` times the previous one.
 
   The wet signal is `w[n] = x[n - D] + feedback * w[n - D]`. Cut into blocks of D samples this is
-  `W_k = X_{k-1} + feedback * W_{k-1}`, a first-order recursion across blocks, so one
-  `scipy.signal.lfilter` call along the block axis computes every echo exactly and fast. The
-  output keeps the input's length (echoes past the end are dropped).
+  one vectorised multiply-add per block, computed in order. For short delays the distance is
+  doubled first: with `v` the sum of the first `2^j` echoes,
+  `w[n] = v[n] + feedback^(2^j) w[n - 2^j D]`, and the sum of the first `2^(j+1)` echoes is
+  `v[n] + feedback^(2^j) v[n - 2^j D]`; this repeats until the blocks are at least `MIN_SPAN`
+  samples long. Every echo is computed (float32); the output keeps the input's
+  length (echoes past the end are dropped).
 
   Args:
     audio_tc: float `[time, channels]`.
@@ -30,11 +36,15 @@ def delay(audio_tc, sample_rate, time_ms, feedback, mix):
     raise ValueError(f"delay time must be > 0 ms, got {time_ms}")
   if not 0.0 <= feedback < 1.0:
     raise ValueError(f"delay feedback must be in [0, 1), got {feedback}")
-  num, channels = audio_tc.shape
-  period = max(1, int(round(time_ms * 1e-3 * sample_rate)))
-  blocks = -(-num // period)
-  padded = np.pad(audio_tc, ((0, blocks * period - num), (0, 0)))
-  blocks_btc = padded.reshape(blocks, period, channels)
-  wet_btc = scipy.signal.lfilter([0.0, 1.0], [1.0, -feedback], blocks_btc, axis=0)
-  wet_tc = wet_btc.reshape(blocks * period, channels)[:num]
+  num = audio_tc.shape[0]
+  span = max(1, int(round(time_ms * 1e-3 * sample_rate)))
+  wet_tc = np.zeros_like(audio_tc)
+  wet_tc[span:] = audio_tc[:num - span]
+  gain = float(feedback)
+  while span < min(MIN_SPAN, num):
+    wet_tc[span:] += np.float32(gain) * wet_tc[:num - span]
+    span, gain = 2 * span, gain * gain
+  for start in range(span, num, span):
+    stop = min(start + span, num)
+    wet_tc[start:stop] += np.float32(gain) * wet_tc[start - span:stop - span]
   return core.mix(audio_tc, wet_tc, mix)

@@ -74,11 +74,9 @@ def true_peak_blocks(audio_tc, block, floor=0.0):
   audio_tc = core.as_audio(audio_tc)
   if block < _REACH:
     raise ValueError(f"true-peak blocks must be at least {_REACH} samples, got {block}")
-  num = audio_tc.shape[0]
+  num, channels = audio_tc.shape
   count = -(-num // block)
-  sample_peak = np.zeros(count * block, np.float32)
-  sample_peak[:num] = core.channel_peak(audio_tc)
-  peaks = sample_peak.reshape(count, block).max(axis=1).astype(np.float64)
+  peaks = core.block_max(core.channel_peak(audio_tc), block).astype(np.float64)
   nearby = np.pad(peaks, 1)
   nearby = np.maximum(np.maximum(nearby[:-2], nearby[1:-1]), nearby[2:])
   candidates = np.flatnonzero(nearby * _OVERSHOOT_BOUND > floor)
@@ -90,8 +88,10 @@ def true_peak_blocks(audio_tc, block, floor=0.0):
   for start in range(0, candidates.size, per_batch):
     chosen = candidates[start:start + per_batch]
     index = (chosen[:, None] * block + np.arange(block)[None, :]).reshape(-1)
-    upsampled = np.abs(windows_tco[index] @ _PHASES).max(axis=(1, 2))
-    peaks[chosen] = np.maximum(peaks[chosen], upsampled.reshape(-1, block).max(axis=1))
+    # One [rows, taps] @ [taps, phases] product; rows are (sample, channel) pairs.
+    upsampled = windows_tco[index].reshape(-1, _PHASES.shape[0]) @ _PHASES
+    upsampled = np.abs(upsampled).reshape(chosen.size, block * channels * OVERSAMPLE).max(axis=1)
+    peaks[chosen] = np.maximum(peaks[chosen], upsampled)
   return peaks
 
 
@@ -135,9 +135,23 @@ def limiter_gain(audio_tc, sample_rate, ceiling_db=-1.0, release_ms=50.0, lookah
   released = _release(hold, core.time_constant_pole(release_ms, sample_rate, PERIOD))
   totals = np.cumsum(np.concatenate([np.full(window, released[0]), released]))
   point_gain = core.db_to_gain(-(totals[window:] - totals[:-window]) / window)
+  return _interpolate(point_gain, num)
+
+
+def _interpolate(point_gain, num):
+  """Per-sample float32 gain `[num]`, linear between the points (one every `PERIOD` samples).
+
+  Only blocks with an end point below 1 in float32 are interpolated: between two points that
+  both round to 1 every interpolated value does too, and limiting leaves most blocks alone.
+  """
+  gain = np.ones(point_gain.size * PERIOD, np.float32)
+  below = point_gain.astype(np.float32) < 1.0
+  blocks = np.flatnonzero(below[:-1] | below[1:])
+  start, step = point_gain[blocks], point_gain[blocks + 1] - point_gain[blocks]
   fraction = np.arange(PERIOD) / PERIOD
-  gain = point_gain[:-1, None] + (point_gain[1:] - point_gain[:-1])[:, None] * fraction[None, :]
-  return gain.astype(np.float32).reshape(-1)[:num]
+  index = blocks[:, None] * PERIOD + np.arange(PERIOD)[None, :]
+  gain[index] = start[:, None] + step[:, None] * fraction[None, :]
+  return gain[:num]
 
 
 def true_peak_limit(audio_tc, sample_rate, ceiling_db=-1.0, release_ms=50.0, lookahead_ms=1.5):
@@ -163,4 +177,4 @@ def true_peak_limit(audio_tc, sample_rate, ceiling_db=-1.0, release_ms=50.0, loo
   ceiling = np.float32(core.db_to_gain(ceiling_db))
   if ceiling > core.db_to_gain(ceiling_db):
     ceiling = np.nextafter(ceiling, np.float32(0.0))
-  return np.clip(limited_tc, -ceiling, ceiling)
+  return np.clip(limited_tc, -ceiling, ceiling, out=limited_tc)

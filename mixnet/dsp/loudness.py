@@ -2,8 +2,9 @@
 
 The K-weighting filters are pyloudnorm's (`pyloudnorm.iirfilter.IIRfilter` with the BS.1770
 parameters pyloudnorm's `Meter` uses). The gating follows pyloudnorm's `Meter.integrated_loudness`
-block for block, but sums each block with one cumulative sum instead of a Python loop over
-blocks, which makes it ~5x faster on long files; a test checks it against `pyloudnorm.Meter`.
+block for block, but sums the blocks with array operations instead of a Python loop over
+blocks (`_block_energy`), which makes it several times faster on long files; a test checks it
+against `pyloudnorm.Meter`.
 """
 
 import numpy as np
@@ -36,6 +37,22 @@ def _block_bounds(num, sample_rate, block_s):
   return starts.astype(int), np.minimum(ends.astype(int), num)
 
 
+def _block_energy(weighted_ct, starts, ends):
+  """Sum over channels and samples `[start, end)` of the squared signal, for each block.
+
+  The blocks overlap, so each stretch between two consecutive block bounds is summed once
+  (`np.add.reduceat`) and a block's energy is the difference of the running totals at its ends.
+  """
+  num = weighted_ct.shape[1]
+  power_t = np.square(weighted_ct[0])
+  for channel in range(1, weighted_ct.shape[0]):
+    power_t += np.square(weighted_ct[channel])
+  points = np.union1d(starts, ends)
+  points = np.append(points[points < num], num)
+  totals = np.concatenate([[0.0], np.cumsum(np.add.reduceat(power_t, points[:-1]))])
+  return totals[np.searchsorted(points, ends)] - totals[np.searchsorted(points, starts)]
+
+
 def _lufs(power):
   with np.errstate(divide="ignore"):
     return -0.691 + 10.0 * np.log10(power)
@@ -64,8 +81,7 @@ def integrated_loudness(audio_tc, sample_rate):
   block_s = min(BLOCK_S, num / sample_rate)
   starts, ends = _block_bounds(num, sample_rate, block_s)
   # Channel weights are 1 for left and right, so a block's power is the sum over channels.
-  energy = np.concatenate([[0.0], np.cumsum(np.sum(weighted_ct ** 2, axis=0))])
-  power = (energy[ends] - energy[starts]) / (block_s * sample_rate)
+  power = _block_energy(weighted_ct, starts, ends) / (block_s * sample_rate)
   block_lufs = _lufs(power)
   loud = block_lufs >= LOUDNESS_FLOOR_LUFS
   if not np.any(loud):

@@ -1,9 +1,8 @@
 """Soft saturation: oversampled tanh waveshaper with optional asymmetry."""
 
 import numpy as np
-import scipy.signal
 
-from mixnet.dsp import core, filters
+from mixnet.dsp import core, filters, polyphase
 
 # The asymmetric curve creates a DC offset; this high-pass removes it (Hz, well below voice).
 DC_BLOCK_HZ = 10.0
@@ -16,8 +15,9 @@ def saturate(audio_tc, sample_rate, drive_db, mix=1.0, bias=0.0, oversample=2):
   unity gain and no offset for small signals, so `drive_db` sets how hard peaks are rounded
   (more odd harmonics) rather than the level. A non-zero `bias` makes the curve asymmetric,
   adding even harmonics ("warmth"); the DC it creates is removed by a 10 Hz high-pass. The
-  shaper runs at `oversample` times the sample rate (polyphase resampling) so the harmonics it
-  creates above Nyquist are filtered instead of aliasing back into the band.
+  shaper runs at `oversample` times the sample rate (`polyphase`: `resample_poly`'s filter, up
+  and back down) so the harmonics it creates above Nyquist are filtered instead of aliasing
+  back into the band.
 
   Args:
     audio_tc: float `[time, channels]`.
@@ -41,13 +41,16 @@ def saturate(audio_tc, sample_rate, drive_db, mix=1.0, bias=0.0, oversample=2):
   drive = np.float32(core.db_to_gain(drive_db))
   offset = np.float32(np.tanh(bias))
   slope = drive * (1 - offset ** 2)
-  up_ct = core.time_last(audio_tc)
-  if oversample > 1:
-    up_ct = scipy.signal.resample_poly(up_ct, oversample, 1, axis=1)
-  wet_ct = (np.tanh(drive * up_ct + np.float32(bias)) - offset) / slope
-  if oversample > 1:
-    wet_ct = scipy.signal.resample_poly(wet_ct, 1, oversample, axis=1)
-  wet_tc = core.time_first(wet_ct[:, :audio_tc.shape[0]])
+  x_ct = core.time_last(audio_tc)
+  phases = polyphase.upsample(x_ct, oversample) if oversample > 1 else [x_ct.copy()]
+  for up_ct in phases:
+    up_ct *= drive
+    up_ct += np.float32(bias)
+    np.tanh(up_ct, out=up_ct)
+    up_ct -= offset
+    up_ct /= slope
+  wet_ct = polyphase.downsample(phases, oversample) if oversample > 1 else phases[0]
+  wet_tc = core.time_first(wet_ct)
   if bias != 0.0:
     wet_tc = filters.highpass(wet_tc, sample_rate, DC_BLOCK_HZ)
   return core.mix(audio_tc, wet_tc, mix)
