@@ -10,10 +10,11 @@ recovery: pairs mixed by `STYLE`, a `mixnet.dsp` preset that is none of the buil
   RMS error over 100 Hz-10 kHz (as is, and without its mean offset), compressor threshold and
   ratio, reverb RT60 (Schroeder T20 of both responses, broadband and per octave band), and the
   output loudness on held-out takes.
-compare: demo-style pairs (the `warm` preset, as `make demo` uses); `chain`, `hybrid` trained
-  jointly, `hybrid` trained chain-first (half the steps on the chain alone, then the rest on
-  the whole model) and the tiny `time_unet`, each for the same number of steps on the same
-  crops; MR-STFT (metrics.mr_stft) on whole held-out takes, beside the identity.
+compare: demo-style pairs (the `warm` preset, as `make demo` uses); `chain` (with and without
+  the envelope loss), `hybrid` trained jointly, `hybrid` trained chain-first (half the steps on
+  the chain alone, then the rest on the whole model) and the tiny `time_unet`, each for the
+  same number of steps on the same crops with its config's loss; MR-STFT (metrics.mr_stft) on
+  whole held-out takes, beside the identity.
 Every model gets its input brought to -20 LUFS per whole take (the chain's gain staging).
 The header shows the load average: figures depend on what else runs on the CPU.
 """
@@ -71,7 +72,8 @@ def _crops(raws, mixes, batch, length, warmup, rng):
   return jnp.asarray(np.stack(x)), jnp.asarray(np.stack(y))
 
 
-def fit(model, params, raws, mixes, steps, lr, crop_s, sample_rate, seed=0, batch=4, warmup_s=1.0):
+def fit(model, params, raws, mixes, steps, lr, crop_s, sample_rate, seed=0, batch=4, warmup_s=1.0,
+        loss_config=None):
   """Adam on L1 + MR-STFT over random crops; returns (params, final loss, seconds).
 
   Each input crop starts `warmup_s` earlier than the part the loss scores, so the reverb tail and
@@ -79,7 +81,7 @@ def fit(model, params, raws, mixes, steps, lr, crop_s, sample_rate, seed=0, batc
   from before the crop would otherwise teach the reverb to be longer than it is.
   """
   warmup = int(warmup_s * sample_rate)
-  loss_config = base.get_config().loss
+  loss_config = loss_config or chain_config.get_config().loss
   tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(lr))
 
   @jax.jit
@@ -159,11 +161,17 @@ def recovery(args):
       ("  same, mean offset removed (dB)", "0",
        f"{np.sqrt(np.mean((eq_error - eq_error.mean()) ** 2)):.2f}", "-"),
       ("compressor threshold (dBFS)", "-24", f"{float(comp['threshold_db']):.1f}", "+-3"),
+      ("  same, less the EQ's mean offset (dBFS)", "-24",
+       f"{float(comp['threshold_db']) - eq_error.mean():.1f}", "+-3"),
       ("compressor ratio", "4", f"{float(comp['ratio']):.2f}", "+-30%"),
       ("RT60 broadband (s)", f"{true_rt[0]:.2f}", f"{learned_rt[0]:.2f}", "+-20%"),
   ]
   rows += [(f"RT60 {lo}-{hi} Hz (s)", f"{t:.2f}", f"{v:.2f}", "+-20%")
            for (lo, hi), t, v in zip(OCTAVES, true_rt[1:], learned_rt[1:], strict=True)]
+  mix = STYLE.reverb.mix
+  rows.append(("reverb send, wet re dry (dB)", f"{20 * np.log10(mix / (1 - mix)):.1f}",
+               f"{float(learned['reverb']['send_db']):.1f}", "-"))
+  rows.append(("reverb build-up (ms)", "-", f"{float(learned['reverb']['buildup_ms']):.0f}", "-"))
   rows.append(("output loudness error, held out (LU)", "0", f"{np.mean(np.abs(lu)):.2f}", "0.5"))
   print(f"| {'setting':<38} | true | learned | target |\n|---|---|---|---|")
   for row in rows:
@@ -178,22 +186,29 @@ def compare(args):
   identity = np.mean([metrics.mr_stft(r, m) for r, m in zip(held_raws, held_mixes, strict=True)])
   print(f"| model | steps | train s | held-out MR-STFT |\n|---|---|---|---|\n"
         f"| identity | - | - | {identity:.3f} |")
-  chain_model = _model(chain_config, sr)[1]
-  hybrid_model = _model(hybrid_config, sr)[1]
-  unet_model = _model(base, sr)[1]
-  runs = [("chain", chain_model, 1e-2), ("hybrid (joint)", hybrid_model, 3e-3),
-          ("time_unet tiny", unet_model, 1e-3)]
-  for name, model, lr in runs:
+  (chain_cfg, chain_model), (hybrid_cfg, hybrid_model) = (_model(chain_config, sr),
+                                                          _model(hybrid_config, sr))
+  unet_cfg, unet_model = _model(base, sr)
+  no_envelope = chain_cfg.loss.copy_and_resolve_references()
+  no_envelope.envelope_weight = 0.0
+  runs = [("chain", chain_model, 1e-2, chain_cfg.loss),
+          ("chain, no envelope loss", chain_model, 1e-2, no_envelope),
+          ("hybrid (joint)", hybrid_model, 3e-3, hybrid_cfg.loss),
+          ("time_unet tiny", unet_model, 1e-3, unet_cfg.loss)]
+  for name, model, lr, loss_config in runs:
     params, _, seconds = fit(model, _init(model, raws), raws, mixes, args.steps, lr,
-                             args.crop_seconds, sr, warmup_s=args.warmup_seconds)
+                             args.crop_seconds, sr, warmup_s=args.warmup_seconds,
+                             loss_config=loss_config)
     print(f"| {name} | {args.steps} | {seconds:.0f} | "
           f"{evaluate(model, params, held_raws, held_mixes):.3f} |", flush=True)
   half = args.steps // 2
   chain_params, _, first = fit(chain_model, _init(chain_model, raws), raws, mixes, half, 1e-2,
-                               args.crop_seconds, sr, warmup_s=args.warmup_seconds)
+                               args.crop_seconds, sr, warmup_s=args.warmup_seconds,
+                               loss_config=chain_cfg.loss)
   params = dict(_init(hybrid_model, raws), chain=chain_params)
   params, _, second = fit(hybrid_model, params, raws, mixes, args.steps - half, 3e-3,
-                          args.crop_seconds, sr, seed=1, warmup_s=args.warmup_seconds)
+                          args.crop_seconds, sr, seed=1, warmup_s=args.warmup_seconds,
+                          loss_config=hybrid_cfg.loss)
   print(f"| hybrid (chain first) | {half} + {args.steps - half} | {first + second:.0f} | "
         f"{evaluate(hybrid_model, params, held_raws, held_mixes):.3f} |")
 

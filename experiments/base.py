@@ -100,6 +100,9 @@ def get_config(preset="base"):
   config.loss = ml_collections.ConfigDict(dict(
       l1_weight=1.0,
       stft_weight=1.0,
+      # Octave-band energy envelope (mixnet.losses.band_envelope_loss); the chain models use it
+      # so that their noise reverb is fitted by its level and decay, not its waveform.
+      envelope_weight=0.0,
       fft_sizes=(1024, 2048, 512),
       hop_sizes=(120, 240, 50),
       win_lengths=(600, 1200, 240),

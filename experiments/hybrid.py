@@ -30,4 +30,5 @@ def get_config(preset="base"):
   config.opt.weight_decay = 0.0
   config.data.gain_db = 0.0
   config.opt.hold = ml_collections.ConfigDict({"residual": 0.5})
+  config.loss.envelope_weight = chain.ENVELOPE_WEIGHT
   return config

@@ -1,15 +1,20 @@
-"""Training losses: L1 on the waveform and the multi-resolution STFT loss (auraloss's definition).
+"""Training losses: L1 on the waveform, the multi-resolution STFT loss (auraloss's definition), and
+a band-energy envelope loss for models with a stochastic reverb.
 
 All losses take `pred` and `target` as float32 `[batch, time, channels]` (any sample rate) and
 return float32 scalars averaged over batch and channels.
 """
 
 import jax.numpy as jnp
+import numpy as np
 
 from mixnet import spectral_ops
 
 # Norms below sqrt of this are treated as this: keeps d||v||/dv finite at v = 0 (identical inputs).
 _NORM_SQ_FLOOR = 1e-30
+# Octave bands of the envelope loss, and how far below the loudest band-frame it looks (dB).
+ENVELOPE_BANDS = 8
+ENVELOPE_FLOOR_DB = -80.0
 
 
 def l1(pred, target):
@@ -73,16 +78,62 @@ def multi_resolution_stft_loss(pred, target, fft_sizes=(1024, 2048, 512),
   return sum(losses) / len(losses)
 
 
+def octave_bands(fft_size, num_bands=ENVELOPE_BANDS):
+  """float32 `[bins, num_bands]` 0/1 matrix: octave bands counted down from Nyquist.
+
+  Band 0 is Nyquist/2 .. Nyquist, band k is Nyquist/2^(k+1) .. Nyquist/2^k, and the last band
+  also takes everything below (down to DC). In Hz they depend on the sample rate only through
+  Nyquist (at 44.1 kHz: 11-22 kHz, 5.5-11 kHz, ..., 0-172 Hz for 8 bands).
+  """
+  bins = fft_size // 2 + 1
+  position = np.log2(np.maximum(np.arange(bins), 1e-9) / (bins - 1))  # 0 at Nyquist, < 0 below
+  band = np.minimum(np.floor(-position), num_bands - 1).astype(int)
+  band[-1] = 0
+  return jnp.asarray(np.eye(num_bands, dtype=np.float32)[band])
+
+
+def band_envelope_loss(pred, target, fft_size=2048, hop_size=512, floor_db=ENVELOPE_FLOOR_DB):
+  """Mean absolute difference, in dB / 10, of octave-band energies over short frames.
+
+  A learned reverb's tail is noise of the right colour and decay, never the target tail's own
+  waveform, so waveform and per-bin losses see its fine structure as error and pay for it by
+  preferring a quieter send with a longer decay. Band energies over ~12 ms-hop frames average the
+  fine structure away and keep what is heard: how loud each octave is and how it decays.
+  Energies more than `floor_db` below the target item's loudest band-frame count as that
+  floor, so the loss ignores what is too quiet to hear.
+
+  Args:
+    pred, target: float32 `[batch, time, channels]` (channels as extra batch items).
+    fft_size, hop_size: STFT size and hop in samples (Hann window of `fft_size`).
+
+  Returns:
+    float32 scalar (1.0 = 10 dB average error).
+  """
+  pred_bt, target_bt = _channels_as_batch(pred), _channels_as_batch(target)
+  bands = octave_bands(fft_size)
+
+  def band_energy(x_bt):
+    spec = spectral_ops.stft(x_bt, fft_size, hop_size, fft_size)
+    return (jnp.real(spec) ** 2 + jnp.imag(spec) ** 2) @ bands  # [batch, frames, bands]
+
+  target_e, pred_e = band_energy(target_bt), band_energy(pred_bt)
+  floor = (jnp.max(target_e, axis=(1, 2), keepdims=True) * 10.0 ** (floor_db / 10.0)
+           + _NORM_SQ_FLOOR)
+  to_db = lambda e: jnp.log10(jnp.maximum(e, floor))  # In bels: dB / 10.
+  return jnp.mean(jnp.abs(to_db(pred_e) - to_db(target_e)))
+
+
 def combined_loss(pred, target, loss_config):
-  """`l1_weight * l1 + stft_weight * multi_resolution_stft_loss`.
+  """`l1_weight * l1 + stft_weight * mr_stft + envelope_weight * band_envelope_loss`.
 
   Args:
     pred, target: float32 `[batch, time, channels]`.
-    loss_config: `config.loss` (l1_weight, stft_weight, fft_sizes, hop_sizes, win_lengths).
+    loss_config: `config.loss` (l1_weight, stft_weight, fft_sizes, hop_sizes, win_lengths, and
+      optionally envelope_weight; the envelope term is computed only when its weight is > 0).
 
   Returns:
-    (loss, terms): the weighted scalar, and a dict of unweighted scalars "l1" and "mr_stft" for
-    logging.
+    (loss, terms): the weighted scalar, and a dict of unweighted scalars "l1", "mr_stft" (and
+    "envelope") for logging.
   """
   terms = {
       "l1": l1(pred, target),
@@ -91,4 +142,8 @@ def combined_loss(pred, target, loss_config):
           tuple(loss_config.win_lengths)),
   }
   loss = loss_config.l1_weight * terms["l1"] + loss_config.stft_weight * terms["mr_stft"]
+  envelope_weight = float(loss_config.get("envelope_weight", 0.0))
+  if envelope_weight > 0:
+    terms["envelope"] = band_envelope_loss(pred, target)
+    loss = loss + envelope_weight * terms["envelope"]
   return loss, terms

@@ -53,6 +53,7 @@ _FIELDS = {
     "data.gain_db": _NON_NEGATIVE, "data.gain_mode": _one_of(input_pipeline.GAIN_MODES),
     "data.shift_ms": _NON_NEGATIVE, "data.max_shift_ms": _POSITIVE,
     "loss.l1_weight": _NON_NEGATIVE, "loss.stft_weight": _NON_NEGATIVE,
+    "loss.envelope_weight": _NON_NEGATIVE,
 }
 
 
@@ -72,9 +73,10 @@ def problems(config):
   if config.model.channels != config.data.channels:
     found.append(f"config.model.channels={config.model.channels!r}: must equal "
                  f"config.data.channels={config.data.channels!r}")
-  if _number(config.loss.l1_weight) and _number(config.loss.stft_weight) and not (
-      config.loss.l1_weight > 0 or config.loss.stft_weight > 0):
-    found.append("config.loss: l1_weight and stft_weight are both 0; nothing would be learned")
+  weights = [config.loss[k] for k in ("l1_weight", "stft_weight", "envelope_weight")]
+  if all(_number(w) for w in weights) and not any(w > 0 for w in weights):
+    found.append("config.loss: l1_weight, stft_weight and envelope_weight are all 0; nothing "
+                 "would be learned")
   lengths = {k: len(config.loss[k]) for k in ("fft_sizes", "hop_sizes", "win_lengths")}
   if len(set(lengths.values())) != 1:
     found.append(f"config.loss: fft_sizes, hop_sizes and win_lengths must have equal lengths "

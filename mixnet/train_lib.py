@@ -159,10 +159,11 @@ def _log_window(run, step, state, window):
   scalars["train/learning_rate"] = (float(run.lr_fn(step))
                                     * optimizer.plateau_scale(state.opt_state))
   run.writer.write_scalars(step, scalars)
+  terms = ", ".join(f"{name} {scalars['train/' + name]:.4f}"
+                    for name in ("l1", "mr_stft", "envelope") if "train/" + name in scalars)
   logging.info(
-      "step %d/%d  loss %.4f (l1 %.4f, mr_stft %.4f)  lr %.2e  %.2f steps/s  "
-      "%.1f s audio/s  input wait %.0f%%", step, run.num_steps, scalars["train/loss"],
-      scalars["train/l1"], scalars["train/mr_stft"], scalars["train/learning_rate"],
+      "step %d/%d  loss %.4f (%s)  lr %.2e  %.2f steps/s  %.1f s audio/s  input wait %.0f%%",
+      step, run.num_steps, scalars["train/loss"], terms, scalars["train/learning_rate"],
       scalars["perf/steps_per_sec"], scalars["perf/audio_seconds_per_sec"],
       100 * scalars["perf/input_wait_fraction"])
   return scalars["train/loss"]

@@ -179,6 +179,19 @@ def test_reverb_predelay_and_send():
   np.testing.assert_allclose(wet, want, atol=1e-5)
 
 
+def test_reverb_buildup_shapes_the_onset_by_its_definition():
+  """With `buildup_ms`, the response is the plain one times 1 - exp(-t / buildup), rescaled."""
+  noise = reverberation.band_noise(SR // 2, 1, SR, (1000.0,), 0)
+  rt60 = jnp.array([0.3, 0.2])
+  plain = np.asarray(reverberation.impulse_response(noise, SR, rt60, jnp.zeros(2), 0.0, 0.0))
+  built = np.asarray(reverberation.impulse_response(noise, SR, rt60, jnp.zeros(2), 0.0, 0.0,
+                                                    buildup_ms=40.0))
+  t = np.arange(len(plain)) / SR
+  shaped = plain[:, 0] * (1 - np.exp(-t / 0.04))
+  np.testing.assert_allclose(built[:, 0], shaped / np.sqrt(np.sum(shaped ** 2)), atol=2e-5)
+  assert np.sum(built[:int(0.02 * SR)] ** 2) < 0.5 * np.sum(plain[:int(0.02 * SR)] ** 2)
+
+
 def test_band_noise_is_fixed_and_bands_sum_to_white_noise():
   a = reverberation.band_noise(4000, 2, SR, (500.0, 2000.0), 3)
   assert a is reverberation.band_noise(4000, 2, SR, (500.0, 2000.0), 3)

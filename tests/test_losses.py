@@ -145,3 +145,39 @@ def test_mismatched_resolutions_raise():
   x = _vocalish(1, 3000)
   with pytest.raises(ValueError, match="same length"):
     losses.multi_resolution_stft_loss(x, x, (512, 256), (128,), (512, 256))
+
+
+def test_octave_bands_cover_every_bin_once_counted_down_from_nyquist():
+  bands = np.asarray(losses.octave_bands(2048))
+  assert bands.shape == (1025, losses.ENVELOPE_BANDS)
+  np.testing.assert_array_equal(bands.sum(axis=1), 1.0)
+  assert bands[1024, 0] == bands[600, 0] == 1 and bands[511, 1] == 1  # 0.5-1, 0.25-0.5 Nyquist
+  assert bands[0, -1] == bands[1, -1] == 1
+
+
+def test_envelope_loss_reads_level_in_db_and_ignores_fine_structure():
+  """A gain of g dB costs |g| / 10; another noise with the same envelope costs almost nothing."""
+  rng = np.random.default_rng(0)
+  envelope = np.exp(-np.linspace(0, 6, 16000))[None, :, None]
+  noise_a = (rng.standard_normal((2, 16000, 1)) * envelope).astype(np.float32)
+  noise_b = (rng.standard_normal((2, 16000, 1)) * envelope).astype(np.float32)
+  assert float(losses.band_envelope_loss(noise_a, noise_a)) == 0.0
+  assert float(losses.band_envelope_loss(noise_a * 10 ** (-6 / 20), noise_a)) == pytest.approx(
+      0.6, abs=1e-3)
+  assert float(losses.band_envelope_loss(noise_b, noise_a)) < 0.15  # under 1.5 dB
+  assert float(losses.multi_resolution_stft_loss(noise_b, noise_a)) > 1.0
+  quiet_tail = noise_a * np.exp(-np.linspace(0, 3, 16000))[None, :, None]
+  assert float(losses.band_envelope_loss(quiet_tail, noise_a)) > 0.5
+
+
+def test_envelope_term_is_added_only_with_a_weight():
+  target = _vocalish(1, 5000)
+  pred = _eq(target, 6.0)
+  config = base.get_config("tiny").loss
+  loss, terms = losses.combined_loss(pred, target, config)
+  assert "envelope" not in terms
+  config.envelope_weight = 0.5
+  weighted, terms = losses.combined_loss(pred, target, config)
+  assert float(weighted) == pytest.approx(float(loss) + 0.5 * float(terms["envelope"]), rel=1e-6)
+  _, grad = jax.value_and_grad(lambda p: losses.band_envelope_loss(p, jnp.zeros_like(p)))(pred)
+  assert np.all(np.isfinite(np.asarray(grad)))

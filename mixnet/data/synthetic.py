@@ -101,6 +101,17 @@ def _consonants(num_samples, sample_rate, rng, onsets):
   return out
 
 
+def _draw_voice(rng, sung, base_hz):
+  sung = bool(rng.random() < 0.6) if sung is None else sung
+  base_hz = float(rng.uniform(95, 330)) if base_hz is None else base_hz
+  return sung, base_hz
+
+
+def voice_of(seed):
+  """(sung, base_hz): the voice `synth_vocal(..., seed=seed)` draws (for per-voice breakdowns)."""
+  return _draw_voice(np.random.default_rng(seed), None, None)
+
+
 def synth_vocal(seconds, sample_rate=44100, seed=0, sung=None, base_hz=None):
   """Makes one deterministic synthetic raw vocal take.
 
@@ -116,8 +127,7 @@ def synth_vocal(seconds, sample_rate=44100, seed=0, sung=None, base_hz=None):
   """
   rng = np.random.default_rng(seed)
   num_samples = max(1, int(round(seconds * sample_rate)))
-  sung = bool(rng.random() < 0.6) if sung is None else sung
-  base_hz = float(rng.uniform(95, 330)) if base_hz is None else base_hz
+  sung, base_hz = _draw_voice(rng, sung, base_hz)
   f0, formants, gate, onsets = _pitch_and_gate(num_samples, sample_rate, rng, sung, base_hz)
   phase = 2 * np.pi * np.cumsum(f0) / sample_rate
   # Harmonic amplitudes change slowly: compute them at a control rate, interpolate per sample.

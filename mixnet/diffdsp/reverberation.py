@@ -51,7 +51,8 @@ def ir_taps(tail_taps, sample_rate, max_predelay_ms):
   return tail_taps + int(np.ceil(max_predelay_ms * 1e-3 * sample_rate))
 
 
-def impulse_response(noise_cbt, sample_rate, rt60_s, band_db, predelay_ms, max_predelay_ms):
+def impulse_response(noise_cbt, sample_rate, rt60_s, band_db, predelay_ms, max_predelay_ms,
+                     buildup_ms=None):
   """The wet impulse response, float32 `[ir_taps, channels]`, unit energy per channel.
 
   Args:
@@ -61,10 +62,15 @@ def impulse_response(noise_cbt, sample_rate, rt60_s, band_db, predelay_ms, max_p
     band_db: `[bands]` level of each band, dB (relative; the response is normalised).
     predelay_ms: delay before the tail, ms, in [0, max_predelay_ms].
     max_predelay_ms: the largest pre-delay the response has room for.
+    buildup_ms: time constant of the tail's onset, ms: the envelope is multiplied by
+      `1 - exp(-t / buildup)`, as a room's or a reverb network's echo density builds up; None
+      starts the tail at full level.
   """
   taps = noise_cbt.shape[2]
   t = jnp.arange(taps, dtype=jnp.float32) / sample_rate
   envelope_bt = jnp.exp((-3.0 * np.log(10.0)) * t[None, :] / rt60_s[:, None])
+  if buildup_ms is not None:
+    envelope_bt = envelope_bt * (1.0 - jnp.exp(-t * 1e3 / buildup_ms))[None, :]
   weights_bt = core.db_to_gain(band_db)[:, None] * envelope_bt
   ir_ct = jnp.sum(noise_cbt * weights_bt[None], axis=1)
   fade = min(taps, int(FADE_S * sample_rate))

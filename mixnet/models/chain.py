@@ -87,6 +87,7 @@ def params_table(module):
             (min(0.6, 0.5 * module.ir_seconds),) * bands, log=True),
       Param("reverb", "band_db", "dB", -30.0, 12.0, (0.0,) * bands),
       Param("reverb", "predelay_ms", "ms", 0.0, module.max_predelay_ms, 20.0),
+      Param("reverb", "buildup_ms", "ms", 0.1, 200.0, 5.0, log=True),
       Param("reverb", "send_db", "dB", -60.0, 6.0, -20.0),
       Param("output", "gain_db", "dB", -30.0, 30.0, 0.0),
   )
@@ -108,7 +109,7 @@ def impulse_response(module, reverb):
                                    module.noise_seed)
   return reverberation.impulse_response(noise, module.sample_rate, reverb["rt60_s"],
                                         reverb["band_db"], reverb["predelay_ms"],
-                                        module.max_predelay_ms)
+                                        module.max_predelay_ms, reverb["buildup_ms"])
 
 
 def apply_chain(module, settings, audio_btc):
