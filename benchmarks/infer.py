@@ -1,17 +1,32 @@
-"""Real-time factor of `mixnet.infer.process_file` on a 3-minute 44.1 kHz mono vocal.
+"""Real-time factor of `mixnet.infer.process_file` on a 3-minute 44.1 kHz mono vocal, per engine.
 
 Run:
   .venv/bin/python benchmarks/infer.py
-  .venv/bin/python benchmarks/infer.py --configs base.py --minutes 1
+  .venv/bin/python benchmarks/infer.py --configs base.py,chain.py --minutes 0.5
+  .venv/bin/python benchmarks/infer.py --chain_stages
   .venv/bin/python benchmarks/infer.py --cold_start --configs base.py --minutes 0.5
 
 For each model config a real Orbax checkpoint of freshly initialised parameters is written (speed
-does not depend on the weights' values) and loaded by `AudioProcessor`; the DSP fallback runs
-with `--preset`. Printed per engine: compile time (the jitted chunk function, measured
-separately), then the wall time and real-time factor (seconds of audio per second) of the whole
-`process_file` call: reading, resampling if needed, chunked inference, limiter, atomic write. The
-figure is the best of `--repeats` calls. Targets on 2 CPU cores: DSP >= 100x, base time_unet >=
-50x. Figures depend on what else runs on the CPU: the header shows the load average.
+does not depend on the weights' values) and loaded by `AudioProcessor`; the DSP row runs
+`--preset`. All rows are measured in one run, in rounds (every engine once per round, best of
+`--repeats` rounds), because this shared machine's speed varies between runs and over minutes:
+ratios within one run are what count. The header shows the load average.
+
+Columns of the speed table, per engine:
+  compile s     compiling every shape a call can run (`AudioProcessor.compile`);
+  model s       the jitted model alone over the take: its throughput on its full chunk shape
+                (no context, no glue, no I/O) times the take's length, summed over stages;
+  chunks s      the jitted model over the chunks `process_file` runs (context included);
+  process s     the whole `process_file` call: read, chunked inference, DC block, silence
+                gate, loudness, limiter, summary, atomic write;
+  x real time   the take's duration / process s; `vs unet`: that over base time_unet's;
+  overhead      process s / model s - 1 (everything that is not the model on new audio);
+                `outside`: process s / chunks s - 1 (what is not a model call).
+Targets: hybrid >= 0.8x and chain >= 5x base time_unet; overhead <= 15% for every engine.
+
+The profile table splits `process_file` of each engine into its parts, each timed alone on the
+same arrays (best of `--repeats`). `--chain_stages` times each stage of the base chain on its
+full chunk shape (EQ FIR, compressor, saturation, impulse response, reverb convolution).
 
 `--cold_start`: each config's parameters are written as a model file (`mixnet.model_file`) and a
 fresh Python process loads it and mixes the take with `process_vocal`, timing each phase up to
@@ -27,11 +42,12 @@ import sys
 import tempfile
 import time
 
+import infer_profile as profile  # benchmarks/infer_profile.py, beside this file
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixnet import audio, checkpoints, infer, model_file, models
+from mixnet import audio, checkpoints, chunking, infer, model_file, models
 from mixnet.data import synthetic
 
 
@@ -84,54 +100,125 @@ def cold_start(config, folder, in_path):
   return [float(v) for v in done.stdout.split()] + [total]
 
 
-def time_processing(processor, in_path, out_path, repeats):
-  """(best seconds, summary) of `repeats` process_file calls."""
-  best, summary = float("inf"), None
+def _best(fn, repeats):
+  """Best wall time of `repeats` calls of `fn` (seconds)."""
+  best = float("inf")
   for _ in range(repeats):
     start = time.perf_counter()
-    summary = infer.process_file(in_path, out_path, processor=processor, overwrite=True)
+    jax.block_until_ready(fn())
     best = min(best, time.perf_counter() - start)
-  return best, summary
+  return best
+
+
+def model_seconds(backend, length):
+  """(model s, chunks s) of a model engine over a mono take of `length` samples.
+
+  model s: each stage's seconds per full-chunk call (`stage.batch_size` chunks) divided by the
+  new audio of that call, times `length`; chunks s: the stage's calls over the chunks that
+  `engines.run_stages` runs for the take (inputs of the right shapes, at -20 dBFS).
+  """
+  noise = 0.1 * np.random.default_rng(0).standard_normal((1, 1 << 22, 1)).astype(np.float32)
+  model, chunks = 0.0, 0.0
+  reach = sum(stage.plan.right for stage in backend.stages[1:])
+  for stage in backend.stages:
+    plan = stage.plan
+    inputs = {(b, n): jnp.asarray(np.resize(noise, (b, n, 1))) for b, n in stage.shapes()}
+    full = _best(lambda s=stage, x=inputs[(stage.batch_size, plan.chunk)]: s.apply(x), 2)
+    model += full / (stage.batch_size * plan.hops[0]) * length
+    hops = plan.cover(length + reach)
+    for k, count in chunking.batches(hops, stage.batch_size):
+      x = inputs[(count, plan.length(hops[k]))]
+      chunks += _best(lambda s=stage, x=x: s.apply(x), 1)
+  return model, chunks
+
+
+def _row(name, processor, in_path, out_path, length):
+  """One engine of the speed table; its timings are filled in by `measure`."""
+  compile_s = processor.compile()
+  return {"name": name, "processor": processor, "compile": compile_s,
+          "process": float("inf"), "model": float("inf"), "chunks": float("inf"),
+          "run": lambda: infer.process_file(in_path, out_path, processor=processor,
+                                            overwrite=True),
+          "length": length}
+
+
+def measure(rows, repeats):
+  """Times every row once per round, `repeats` rounds; keeps each row's best."""
+  for _ in range(repeats):
+    for row in rows:
+      row["process"] = min(row["process"], _best(row["run"], 1))
+      if row["processor"].engine == "model":
+        model, chunks = model_seconds(row["processor"].backend, row["length"])
+        row["model"], row["chunks"] = min(row["model"], model), min(row["chunks"], chunks)
+
+
+def print_speed(rows, duration):
+  """The speed table (see the module docstring)."""
+  unet = next((r for r in rows if r["name"].endswith("(time_unet)")), None)
+  print(f"{'engine':<24}{'compile s':>10}{'model s':>9}{'chunks s':>9}{'process s':>10}"
+        f"{'x real time':>12}{'vs unet':>8}{'overhead':>9}{'outside':>8}")
+  for r in rows:
+    speed = duration / r["process"]
+    ratio = f"{unet['process'] / r['process']:.2f}" if unet else "-"
+    is_model = np.isfinite(r["model"])
+    cells = ([f"{r['model']:.2f}", f"{r['chunks']:.2f}"] if is_model else ["-", "-"])
+    over = ([f"{100 * (r['process'] / r['model'] - 1):.0f}%",
+             f"{100 * (r['process'] / r['chunks'] - 1):.0f}%"] if is_model else ["-", "-"])
+    print(f"{r['name']:<24}{r['compile']:>10.1f}{cells[0]:>9}{cells[1]:>9}{r['process']:>10.2f}"
+          f"{speed:>12.0f}{ratio:>8}{over[0]:>9}{over[1]:>8}", flush=True)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--configs", default="base.py,spectral.py,base.py:tiny")
+  parser.add_argument("--configs", default="base.py,chain.py,hybrid.py")
   parser.add_argument("--preset", default="default", help="DSP preset of the fallback row")
   parser.add_argument("--minutes", type=float, default=3.0)
-  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--cold_start", action="store_true",
                       help="time a fresh process loading a model file to its first output")
+  parser.add_argument("--chain_stages", action="store_true",
+                      help="time each stage of the base chain on its full chunk shape")
   args = parser.parse_args()
   sr = 44100
   print(f"# {args.minutes:g} min mono vocal at {sr} Hz; {jax.device_count()} x "
         f"{jax.devices()[0].platform}; load average {os.getloadavg()[0]:.1f}")
+  if args.chain_stages:
+    profile.chain_stages(_load_config("chain.py"), args.repeats)
+    return
   with tempfile.TemporaryDirectory() as tmp:
     in_path = os.path.join(tmp, "vocal.wav")
-    audio.save(in_path, synthetic.synth_vocal(60 * args.minutes, sr, seed=5), sr)
+    take_tc = synthetic.synth_vocal(60 * args.minutes, sr, seed=5)
+    audio.save(in_path, take_tc, sr)
     if args.cold_start:
-      print(f"{'model file':<28}{'import+read s':>14}{'load s':>8}{'first call s':>13}"
-            f"{'second call s':>14}{'process total s':>16}")
-      for spec in args.configs.split(","):
-        phases = cold_start(_load_config(spec), tmp, in_path)
-        widths = (14, 8, 13, 14, 16)
-        print(f"{spec:<28}" + "".join(f"{v:>{w}.2f}" for v, w in zip(phases, widths, strict=True)))
+      print_cold_start(args.configs.split(","), tmp, in_path)
       return
-    print(f"{'engine':<28}{'compile s':>10}{'process s':>11}{'x real time':>13}")
     out_path = os.path.join(tmp, "mixed.wav")
-    duration = 60 * args.minutes
+    rows = []
     for spec in args.configs.split(","):
       config = _load_config(spec)
       workdir = os.path.join(tmp, spec.replace(":", "_"))
       write_checkpoint(config, workdir)
       processor = infer.AudioProcessor(use_ml_model=True, model_path=workdir, strict=True)
-      compile_s = processor.compile()
-      seconds, _ = time_processing(processor, in_path, out_path, args.repeats)
-      print(f"{spec + ' (' + config.model.name + ')':<28}{compile_s:>10.1f}{seconds:>11.2f}"
-            f"{duration / seconds:>13.0f}", flush=True)
-    processor = infer.AudioProcessor(preset=args.preset)
-    seconds, _ = time_processing(processor, in_path, out_path, args.repeats)
-    print(f"{'dsp (' + args.preset + ')':<28}{'-':>10}{seconds:>11.2f}{duration / seconds:>13.0f}")
+      rows.append(_row(f"{spec} ({config.model.name})", processor, in_path, out_path,
+                       len(take_tc)))
+    rows.append(_row(f"dsp ({args.preset})", infer.AudioProcessor(preset=args.preset), in_path,
+                     out_path, len(take_tc)))
+    measure(rows, args.repeats)
+    print_speed(rows, 60 * args.minutes)
+    print(f"# load average {os.getloadavg()[0]:.1f}")
+    print()
+    profile.print_parts([(r["name"], r["processor"]) for r in rows], in_path, out_path,
+                        args.repeats)
+
+
+def print_cold_start(specs, folder, in_path):
+  """The cold-start table: one fresh process per config."""
+  print(f"{'model file':<28}{'import+read s':>14}{'load s':>8}{'first call s':>13}"
+        f"{'second call s':>14}{'process total s':>16}")
+  for spec in specs:
+    phases = cold_start(_load_config(spec), folder, in_path)
+    widths = (14, 8, 13, 14, 16)
+    print(f"{spec:<28}" + "".join(f"{v:>{w}.2f}" for v, w in zip(phases, widths, strict=True)))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Chunked processing: a file of any length through a model compiled for one chunk shape.
+"""Chunked processing: a file of any length through a model compiled for a few chunk shapes.
 
-A signal is cut into chunks of one fixed shape `[batch_size, chunk, channels]`, so the jitted
-model compiles once. Consecutive chunks overlap by more than the model's receptive field: each
-chunk carries `context` samples of input on each side that are computed but discarded, and the
-kept parts of neighbours overlap by a short crossfade. Chunk starts sit on the model's
-alignment grid (its total stride / STFT hop), so every kept sample sees exactly the input it
-would in one pass over the whole file: chunked output equals unchunked output to float
-precision, with no seams.
+A signal is cut into consecutive chunks, each `left + hop + fade + right` samples long: `left`
+and `right` samples of input on either side (the model's context on that side: a causal
+reverb needs seconds before a sample and almost nothing after it) are computed but discarded,
+and the kept parts of neighbours overlap by a short crossfade. A plan compiles a few hop
+lengths: full chunks of the longest hop cover the file, and the rest goes into the shortest
+hop that holds it, so a file's last chunk carries little padding. Chunk starts sit on the
+model's alignment grid (its total stride / STFT hop / control period), so every kept sample
+sees exactly the input it would in one pass over the whole file: chunked output equals
+unchunked output to float precision, with no seams.
 """
 
 import dataclasses
@@ -16,82 +18,135 @@ import numpy as np
 from mixnet import models
 
 _FADE = 1024  # crossfade between the kept parts of neighbouring chunks, samples
+TAILS = 4  # hop lengths a plan compiles: the full hop and fractions 3/4, 1/2, 1/4 of it
+CONTEXT_SHARE = 1 / 16  # most context (left + right) per new sample of a full chunk
 
 
 @dataclasses.dataclass(frozen=True)
 class ChunkPlan:
-  """Geometry of chunked processing, all in samples at the model's rate."""
-  chunk: int  # input samples per chunk (the compiled shape)
-  context: int  # discarded input on each side of a chunk's kept part
-  fade: int  # crossfade between kept parts of neighbouring chunks
-  hop: int  # distance between chunk starts
+  """Geometry of chunked processing, all in samples at the model's rate.
+
+  Attributes:
+    left, right: discarded input before / after a chunk's kept part (the model's context on
+      that side, rounded up to the alignment grid).
+    fade: crossfade between kept parts of neighbouring chunks.
+    hops: new audio per chunk of each compiled chunk length, longest first; multiples of the
+      alignment, each at least `fade` (so only two neighbouring chunks ever overlap).
+  """
+  left: int
+  right: int
+  fade: int
+  hops: tuple
 
   @classmethod
   def create(cls, model_config, chunk_seconds, sample_rate):
-    """A plan whose chunks each contribute about `chunk_seconds` of new audio (the hop)."""
+    """A plan whose full chunks each contribute about `chunk_seconds` of new audio (the hop)."""
     align = models.alignment(model_config)
     left, right = models.context(model_config)
-    context = _round_up(max(left, right), align)
     fade = _round_up(_FADE, align)
-    # hop >= fade: only two neighbouring chunks ever overlap, so the ramps sum to one.
     hop = max(_round_up(chunk_seconds * sample_rate, align), fade)
-    return cls(chunk=hop + 2 * context + fade, context=context, fade=fade, hop=hop)
+    hops = sorted({max(_round_up(hop * k / TAILS, align), fade) for k in range(1, TAILS + 1)},
+                  reverse=True)
+    return cls(left=_round_up(left, align), right=_round_up(right, align), fade=fade,
+               hops=tuple(hops))
+
+  @property
+  def context(self):
+    """Where a chunk's kept part starts in its input (the left context), samples."""
+    return self.left
+
+  @property
+  def chunk(self):
+    """Input samples of a full chunk (the longest compiled shape)."""
+    return self.length(self.hops[0])
+
+  def length(self, hop):
+    """Input samples of a chunk that contributes `hop` new samples."""
+    return self.left + hop + self.fade + self.right
+
+  def cover(self, length):
+    """Hops of the consecutive chunks that cover `length` samples: full ones, then one tail.
+
+    The tail is the shortest compiled hop that holds what the full chunks leave.
+    """
+    full, rest = divmod(max(int(length), 1), self.hops[0])
+    tail = [min(h for h in self.hops if h >= rest)] if rest else []
+    return [self.hops[0]] * full + tail
+
+
+def chunk_sizes(context, sample_rate, chunk_seconds, batch_size):
+  """(new audio per full chunk in seconds, most chunks per call) for a model with `context`.
+
+  `chunk_seconds` is a floor: a model whose context (`(left, right)` samples) is long gets
+  chunks of at least `1 / CONTEXT_SHARE` times its context, so the recomputed context stays a
+  small share of the work. One call's new audio, `chunk_seconds x batch_size` (what bounds
+  its memory), is kept by batching fewer of the longer chunks, but never fewer than one.
+  """
+  hop_seconds = max(chunk_seconds, sum(context) / sample_rate / CONTEXT_SHARE)
+  return hop_seconds, max(1, min(batch_size, int(chunk_seconds * batch_size / hop_seconds)))
 
 
 def _round_up(n, multiple):
   return -(-int(n) // multiple) * multiple
 
 
-def chunk_weights(plan, num_chunks):
-  """Overlap-add weights of each chunk's output, `[num_chunks, chunk]`, summing to 1 over time.
+def chunk_weight(plan, hop, first, last):
+  """Overlap-add weight `[length(hop)]` of one chunk's output; neighbours' weights sum to 1.
 
-  Chunk k's input starts at `k * hop - context`; its kept part starts `context` later. Inside
-  the kept part it fades in over the first `fade` samples (except the first chunk) and out over
-  the last `fade` (except the last), with raised-cosine ramps that sum to one.
+  The kept part (after `left` samples) fades in over its first `fade` samples (except in the
+  first chunk) and out over the `fade` samples after its `hop` (except in the last), with
+  raised-cosine ramps that sum to one; the context is weighted 0.
   """
   ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(plan.fade) + 0.5) / plan.fade)
-  w = np.zeros((num_chunks, plan.chunk), np.float32)
-  kept = slice(plan.context, plan.chunk - plan.context)
-  w[:, kept] = 1.0
-  for k in range(num_chunks):
-    if k > 0:
-      w[k, plan.context:plan.context + plan.fade] = ramp
-    if k < num_chunks - 1:
-      w[k, plan.chunk - plan.context - plan.fade:plan.chunk - plan.context] = ramp[::-1]
+  w = np.zeros(plan.length(hop), np.float32)
+  start, fade_out = plan.left, plan.left + hop
+  w[start:fade_out + plan.fade] = 1.0
+  if not first:
+    w[start:start + plan.fade] = ramp
+  if not last:
+    w[fade_out:fade_out + plan.fade] = ramp[::-1]
   return w
+
+
+def batches(hops, batch_size):
+  """(first chunk index, count) of runs of up to `batch_size` consecutive equal hops."""
+  runs, k = [], 0
+  while k < len(hops):
+    count = 1
+    while count < batch_size and k + count < len(hops) and hops[k + count] == hops[k]:
+      count += 1
+    runs.append((k, count))
+    k += count
+  return runs
 
 
 def process_chunked(apply_fn, audio_tc, plan, batch_size):
   """Runs `apply_fn` (`[batch, chunk, channels] -> same`) over `audio_tc` chunk by chunk.
 
   Args:
-    apply_fn: jitted model function of `[batch, plan.chunk, channels]`; batch is `batch_size`
-      except for files shorter than `batch_size` chunks.
+    apply_fn: jitted model function; it is called with `[count, plan.length(hop), channels]`
+      for `hop` in `plan.hops` and count from 1 to `batch_size` (only full chunks batch).
     audio_tc: float32 `[time, channels]` at the model's rate.
     plan: a ChunkPlan.
-    batch_size: chunks per call.
+    batch_size: most chunks per call.
 
   Returns:
     float32 `[time, channels]`, equal (to float precision) to one pass over the whole signal
-    zero-padded by `plan.context` at both ends.
+    zero-padded by `plan.left` before it and at least `plan.right` after it.
   """
   length, channels = audio_tc.shape
-  num_chunks = max(1, -(-length // plan.hop))
-  total = (num_chunks - 1) * plan.hop + plan.chunk
+  hops = plan.cover(length)
+  starts = np.concatenate([[0], np.cumsum(hops)[:-1]]).astype(int)
+  total = int(starts[-1]) + plan.length(hops[-1])
   padded = np.zeros((total, channels), np.float32)
-  padded[plan.context:plan.context + length] = audio_tc
-  starts = np.arange(num_chunks) * plan.hop
-  weights = chunk_weights(plan, num_chunks)
+  padded[plan.left:plan.left + length] = audio_tc
   out = np.zeros((total, channels), np.float32)
-  # Fewer chunks than a batch: a smaller batch (one more compile per size, at most
-  # `batch_size` shapes) instead of padding a short file with whole chunks of silence.
-  batch_size = min(batch_size, num_chunks)
-  for b in range(0, num_chunks, batch_size):
-    idx = starts[b:b + batch_size]
-    batch = np.zeros((batch_size, plan.chunk, channels), np.float32)
-    for j, s in enumerate(idx):
-      batch[j] = padded[s:s + plan.chunk]
+  for k, count in batches(hops, batch_size):
+    size = plan.length(hops[k])
+    batch = np.stack([padded[s:s + size] for s in starts[k:k + count]])
     pred = np.asarray(apply_fn(batch))
-    for j, s in enumerate(idx):
-      out[s:s + plan.chunk] += pred[j] * weights[b + j][:, None]
-  return out[plan.context:plan.context + length]
+    for j in range(count):
+      s = starts[k + j]
+      weight = chunk_weight(plan, hops[k], k + j == 0, k + j == len(hops) - 1)
+      out[s:s + size] += pred[j] * weight[:, None]
+  return out[plan.left:plan.left + length]

@@ -91,12 +91,18 @@ class DspEngine:
 class ModelEngine:
   """A trained model run chunk by chunk (`mixnet.chunking`) at its own rate and channel count.
 
+  Attributes: `stages` (`Stage`s run in series), `context` (the whole model's (left, right)
+  samples, for the silence gate), and those of the module docstring.
+
   Args:
     params: the model's parameters (nested dict of arrays), e.g. from `model_file.load_model`.
     meta: its saved metadata (resolved config, sample rate, channels, training data facts).
     source: what was loaded, for messages and reports.
-    chunk_seconds, batch_size: new audio per chunk and chunks per call (default: the config's
-      `infer` group). Each chunk also carries the model's context on both sides.
+    chunk_seconds, batch_size: new audio per full chunk and most chunks per call. By default
+      the config's `infer` group's, lengthened for a model with a long context
+      (`chunking.chunk_sizes`); given here, they are used as they are. Each chunk also carries
+      the model's context on the side it needs it, and a hybrid runs as its two models in
+      series (`model_stages`), each chunked for its own context.
     match_loudness: scale the output to the training mixes' median loudness (default: the
       config's `infer.match_loudness`); when off, or when no such loudness was saved, the
       output keeps the model's own level.
@@ -111,26 +117,28 @@ class ModelEngine:
     config = ml_collections.ConfigDict(meta["config"])
     infer_config = config.get("infer", ml_collections.ConfigDict())
     self.sample_rate, self.channels = int(meta["sample_rate"]), int(meta["channels"])
-    self.plan = chunking.ChunkPlan.create(
-        config.model, chunk_seconds or infer_config.get("chunk_seconds", 8.0), self.sample_rate)
-    self.batch_size = batch_size or infer_config.get("batch_size", 4)
     self.context = models.context(config.model)
+    self.stages = []
+    for stage_config, stage_params in model_stages(config.model, params):
+      hop_seconds, batch = chunking.chunk_sizes(
+          models.context(stage_config), self.sample_rate,
+          infer_config.get("chunk_seconds", 8.0), infer_config.get("batch_size", 4))
+      self.stages.append(Stage.create(stage_config, stage_params, self.sample_rate,
+                                      chunk_seconds or hop_seconds, batch_size or batch))
     self.input_lufs = models.chain.input_lufs(config.model)
     if match_loudness is None:
       match_loudness = infer_config.get("match_loudness", True)
     self.target_lufs = (meta.get("data", {}).get("train_mixed_lufs_median")
                         if match_loudness else None)
-    model = models.build(config.model)
     self.style = models.style_card(config.model, params)
-    self._apply = jax.jit(functools.partial(
-        model.apply, {"params": jax.tree.map(jnp.asarray, params)}))
 
   def compile(self):
-    """Compiles the model for every batch shape a call can run (1 to `batch_size` chunks)."""
+    """Compiles every stage for every shape a call can run (`Stage.shapes`); seconds."""
     t0 = time.perf_counter()
-    for chunks in range(1, self.batch_size + 1):
-      jax.block_until_ready(self._apply(
-          jnp.zeros((chunks, self.plan.chunk, self.channels), jnp.float32)))
+    for stage in self.stages:
+      for chunks, samples in stage.shapes():
+        jax.block_until_ready(stage.apply(jnp.zeros((chunks, samples, self.channels),
+                                                    jnp.float32)))
     return time.perf_counter() - t0
 
   def mix(self, x_tc, sample_rate, settings):
@@ -166,12 +174,61 @@ class ModelEngine:
       x_tc = (x_tc * 10.0 ** (gain_db / 20.0)).astype(np.float32)
     if self.channels == 1:
       # Each channel is its own mono signal (the stereo image is kept).
-      return np.concatenate([chunking.process_chunked(self._apply, x_tc[:, c:c + 1], self.plan,
-                                                      self.batch_size)
+      return np.concatenate([run_stages(self.stages, x_tc[:, c:c + 1])
                              for c in range(x_tc.shape[1])], axis=1)
-    y_tc = chunking.process_chunked(self._apply, audio.to_channels(x_tc, self.channels),
-                                    self.plan, self.batch_size)
+    y_tc = run_stages(self.stages, audio.to_channels(x_tc, self.channels))
     return audio.to_channels(y_tc, x_tc.shape[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """One model of a series, jitted with its parameters, and how its input is chunked."""
+  apply: object  # `[chunks, samples, channels] -> same`, jitted
+  plan: chunking.ChunkPlan
+  batch_size: int
+
+  @classmethod
+  def create(cls, model_config, params, sample_rate, chunk_seconds, batch_size):
+    """The jitted model of `model_config`: `chunk_seconds` of new audio per full chunk."""
+    model = models.build(model_config)
+    apply = jax.jit(functools.partial(model.apply,
+                                      {"params": jax.tree.map(jnp.asarray, params)}))
+    return cls(apply, chunking.ChunkPlan.create(model_config, chunk_seconds, sample_rate),
+               batch_size)
+
+  def shapes(self):
+    """Every `(chunks, samples)` a call can run the model on (channels are the model's)."""
+    full = [(b, self.plan.chunk) for b in range(1, self.batch_size + 1)]
+    return full + [(1, self.plan.length(hop)) for hop in self.plan.hops[1:]]
+
+
+def model_stages(model_config, params):
+  """`[(model config, params)]`: the registry models a model runs as, in order.
+
+  A `hybrid` is its chain followed by its U-Net residual (`mixnet.models.hybrid`). Run as two
+  models, each is chunked with its own context, so the U-Net, which costs the most per sample,
+  does not recompute the chain's seconds of reverb and compressor context. Any other model
+  is one stage.
+  """
+  if model_config.name != "hybrid":
+    return [(model_config, params)]
+  return [(ml_collections.ConfigDict({"name": name, "channels": model_config.channels,
+                                      name: model_config.hybrid[name]}), params[key])
+          for name, key in (("chain", "chain"), ("time_unet", "residual"))]
+
+
+def run_stages(stages, x_tc):
+  """`stages` in series over float32 `[time, channels]`, chunked; the same shape.
+
+  The take is extended by the later stages' right contexts, so each stage also produces what
+  the next reads past the end of the take (a reverb tail): the result equals one pass of the
+  whole series.
+  """
+  length = x_tc.shape[0]
+  x_tc = _fit_length(x_tc, length + sum(stage.plan.right for stage in stages[1:]))
+  for stage in stages:
+    x_tc = chunking.process_chunked(stage.apply, x_tc, stage.plan, stage.batch_size)
+  return x_tc[:length]
 
 
 def _fit_length(audio_tc, length):
