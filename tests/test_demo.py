@@ -19,7 +19,7 @@ SMALL = ["--config.sample_rate=16000", "--config.data.segment_seconds=0.5",
 def _demo(out_dir):
   # From another folder: the default --config is found in the repository, not the cwd.
   return subprocess.run(
-      [sys.executable, "-m", "mixnet.demo", f"--out_dir={out_dir}", "--num_steps=4", *SMALL],
+      [sys.executable, "-m", "mixnet.demo", f"--out_dir={out_dir}", "--num_steps=2", *SMALL],
       cwd=os.path.dirname(out_dir), capture_output=True, text=True, timeout=600,
       env=dict(os.environ, PYTHONPATH=REPO))
 
@@ -28,7 +28,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
   out_dir = str(tmp_path / "demo_out")
   result = _demo(out_dir)
   assert result.returncode == 0, result.stderr[-3000:]
-  for text in ("[1-2/4]", "[3/4]", "[4/4]", "| mr_stft |", "New vocal, mixed:", "TensorBoard:"):
+  for text in ("[1-2/4] Demo data and training (2 steps", "[3/4]", "[4/4]", "| mr_stft |",
+               "New vocal, mixed:", "TensorBoard:"):
     assert text in result.stdout, result.stdout
   # Library chatter (TF, TFDS, Orbax, absl INFO) goes to the log file, not the console.
   assert not [x for x in result.stderr.splitlines() if x.startswith(("I1", "W1", "E1"))], (
@@ -45,5 +46,6 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path):
   # Running it again resumes the finished run instead of training from scratch.
   again = _demo(out_dir)
   assert again.returncode == 0, again.stderr[-3000:]
+  assert "Resumed from step 2" in again.stdout, again.stdout
   with open(os.path.join(out_dir, "evaluation", "metrics.json")) as f:
     assert json.load(f)["average"] == results["average"]
