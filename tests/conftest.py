@@ -82,17 +82,16 @@ _SLOW_FIRST = ("test_docs.py", "test_multihost.py", "test_train.py", "test_demo.
 
 
 def pytest_configure(config):
-  """Gives this test process and the processes it starts one XLA compilation cache.
+  """Gives the test run one XLA compilation cache, shared by every process it starts.
 
-  Most of the suite's time is XLA compiling the same small computations again (a model's
+  Most of the suite's time is XLA compiling the same computations again (a model's
   initialisers, the tiny model's train and eval steps) in every test and in every CLI or
-  notebook kernel a test starts. The cache is keyed by the computation, so a hit runs the very
-  executable a compile would produce. Each pytest process (each xdist worker) has its own:
-  jax writes entries without a lock, and only one process of a cache may write at a time. The
-  xdist controller runs no tests and gets none; a cache set in the environment is used as is.
+  notebook kernel a test starts. The cache is keyed by the computation, so a hit loads the very
+  executable a compile would produce. The xdist controller makes it and its workers inherit it
+  (as do their subprocesses); a cache already set in the environment is used as is. jax writes
+  an entry without a lock: a process that reads one while another writes it warns and compiles.
   """
-  if _XLA_CACHE in os.environ or (config.getoption("numprocesses", None)
-                                  and not hasattr(config, "workerinput")):
+  if _XLA_CACHE in os.environ:
     return
   config.xla_cache_dir = tempfile.mkdtemp(prefix="mixnet-test-xla-cache-")
   os.environ[_XLA_CACHE] = config.xla_cache_dir
