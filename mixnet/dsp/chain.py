@@ -6,6 +6,8 @@ built-in synthetic demo pairs, so it must be deterministic: it is (no randomness
 data-dependent threading).
 """
 
+import dataclasses
+
 import numpy as np
 
 from mixnet.dsp import core, dynamics, echo, filters, limiter, loudness, reverberation, saturation
@@ -58,43 +60,55 @@ def process(audio_tc, sample_rate, preset="default"):
   sample_rate = core.check_rate(sample_rate)
   if x_tc.shape[0] == 0:
     return x_tc
-  x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.input_lufs)
+  for _, stage in stages(preset, sample_rate):
+    x_tc = stage(x_tc)
+  return x_tc
+
+
+def stages(preset, sample_rate):
+  """The chain for `preset` at `sample_rate` as `(name, fn)` steps, `fn(x_tc) -> x_tc`, in order.
+
+  `process` runs them one after the other on float32 `[time, channels]` audio; listing them
+  lets a caller time each one. Stages the preset leaves out, or tuned out of band, are absent.
+  """
+  preset = get_preset(preset)
+  steps = [("input_level", lambda x: loudness.normalize_loudness(x, sample_rate,
+                                                                  preset.input_lufs))]
   bands = [b for b in preset.eq if _in_band(b.freq_hz, sample_rate)]
-  x_tc = filters.equalize(x_tc, sample_rate, bands)
+  if bands:
+    steps.append(("eq", lambda x: filters.equalize(x, sample_rate, bands)))
   if preset.de_esser is not None and _in_band(preset.de_esser.freq_hz, sample_rate):
-    p = preset.de_esser
-    x_tc = dynamics.de_esser(x_tc, sample_rate, freq_hz=p.freq_hz, threshold_db=p.threshold_db,
-                             ratio=p.ratio, attack_ms=p.attack_ms, release_ms=p.release_ms)
+    steps.append(("de_esser", _stage(dynamics.de_esser, sample_rate, preset.de_esser)))
   if preset.compressor is not None:
-    p = preset.compressor
-    x_tc = dynamics.compress(x_tc, sample_rate, threshold_db=p.threshold_db, ratio=p.ratio,
-                             knee_db=p.knee_db, attack_ms=p.attack_ms, release_ms=p.release_ms,
-                             makeup_db=p.makeup_db)
+    steps.append(("compressor", _stage(dynamics.compress, sample_rate, preset.compressor)))
   if preset.saturation is not None:
-    p = preset.saturation
-    x_tc = saturation.saturate(x_tc, sample_rate, drive_db=p.drive_db, mix=p.mix, bias=p.bias)
+    steps.append(("saturation", _stage(saturation.saturate, sample_rate, preset.saturation)))
   if preset.delay is not None:
-    p = preset.delay
-    x_tc = echo.delay(x_tc, sample_rate, time_ms=p.time_ms, feedback=p.feedback, mix=p.mix)
+    steps.append(("delay", _stage(echo.delay, sample_rate, preset.delay)))
   if preset.reverb is not None:
-    p = preset.reverb
-    x_tc = reverberation.reverb(x_tc, sample_rate, rt60_s=p.rt60_s, predelay_ms=p.predelay_ms,
-                                damping=p.damping, mix=p.mix)
+    steps.append(("reverb", _stage(reverberation.reverb, sample_rate, preset.reverb)))
   if preset.convolution_reverb is not None:
-    p = preset.convolution_reverb
-    x_tc = reverberation.convolution_reverb(x_tc, sample_rate, ir_file=p.ir_file,
-                                            send_db=p.send_db)
-  return _finish(x_tc, sample_rate, preset)
+    steps.append(("convolution_reverb", _stage(reverberation.convolution_reverb, sample_rate,
+                                               preset.convolution_reverb)))
+  steps.append(("output_level", lambda x: loudness.normalize_loudness(x, sample_rate,
+                                                                   preset.output_lufs)))
+  steps.append(("limiter", lambda x: _limit(x, sample_rate, preset)))
+  return steps
 
 
-def _finish(x_tc, sample_rate, preset):
-  """Normalises to the output loudness and limits.
+def _stage(function, sample_rate, params):
+  """`function(x_tc, sample_rate, **params)`: a stage with its settings from a preset."""
+  settings = dataclasses.asdict(params)
+  return lambda x_tc: function(x_tc, sample_rate, **settings)
+
+
+def _limit(x_tc, sample_rate, preset):
+  """Limits `x_tc`, already at the output loudness, to the ceiling.
 
   Limiting lowers the loudness of material with a high crest factor; while it lands more than
   `LOUDNESS_TOLERANCE_LU` short of the target, the missing gain is added before the limiter
   (like pushing a mastering limiter), at most `LIMITER_PASSES` times in all.
   """
-  x_tc = loudness.normalize_loudness(x_tc, sample_rate, preset.output_lufs)
   out_tc = limiter.true_peak_limit(x_tc, sample_rate, preset.ceiling_db,
                                    preset.limiter_release_ms)
   for _ in range(LIMITER_PASSES - 1):

@@ -88,4 +88,6 @@ def mix(dry_tc, wet_tc, amount):
   """Blends `(1 - amount) * dry + amount * wet`; `amount` in [0, 1] is the wet fraction."""
   if not 0.0 <= amount <= 1.0:
     raise ValueError(f"mix must be in [0, 1], got {amount}")
-  return (np.float32(1.0 - amount) * dry_tc + np.float32(amount) * wet_tc).astype(np.float32)
+  out_tc = np.multiply(wet_tc, np.float32(amount), dtype=np.float32)
+  out_tc += np.float32(1.0 - amount) * dry_tc
+  return out_tc

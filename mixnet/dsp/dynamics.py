@@ -84,12 +84,15 @@ def smooth_reduction(target_db, attack_pole, release_pole):
 def frames_to_samples(values_f, period, num_samples):
   """Linearly interpolates per-frame values (each valid at its frame's last sample) to `[time]`.
 
-  Before the first frame's end the first value holds. float32.
+  Before the first frame's end the first value holds. Computed in float32 at the audio rate
+  (the per-frame steps are taken in float64 first).
   """
   previous_f = np.concatenate([values_f[:1], values_f[:-1]])
+  step_f = (values_f - previous_f).astype(np.float32)
   fraction_p = (np.arange(period, dtype=np.float32) + 1) / np.float32(period)
-  samples_fp = (previous_f[:, None] + (values_f - previous_f)[:, None] * fraction_p[None, :])
-  return samples_fp.astype(np.float32).reshape(-1)[:num_samples]
+  samples_fp = step_f[:, None] * fraction_p[None, :]
+  samples_fp += previous_f.astype(np.float32)[:, None]
+  return samples_fp.reshape(-1)[:num_samples]
 
 
 def _reduction_db(detector_tc, sample_rate, threshold_db, ratio, knee_db, attack_ms, release_ms):

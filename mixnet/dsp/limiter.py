@@ -82,17 +82,34 @@ def true_peak_blocks(audio_tc, block, floor=0.0):
   candidates = np.flatnonzero(nearby * _OVERSHOOT_BOUND > floor)
   if candidates.size == 0:
     return peaks
-  padded = np.pad(audio_tc, ((_REACH, count * block - num + _REACH), (0, 0)))
-  windows_tco = np.lib.stride_tricks.sliding_window_view(padded, 2 * _REACH + 1, axis=0)
+  padded_ct = np.pad(core.time_last(audio_tc), ((0, 0), (_REACH, count * block - num + _REACH)))
   per_batch = max(1, _BATCH // block)
   for start in range(0, candidates.size, per_batch):
     chosen = candidates[start:start + per_batch]
     index = (chosen[:, None] * block + np.arange(block)[None, :]).reshape(-1)
-    # One [rows, taps] @ [taps, phases] product; rows are (sample, channel) pairs.
-    upsampled = windows_tco[index].reshape(-1, _PHASES.shape[0]) @ _PHASES
-    upsampled = np.abs(upsampled).reshape(chosen.size, block * channels * OVERSAMPLE).max(axis=1)
-    peaks[chosen] = np.maximum(peaks[chosen], upsampled)
+    upsampled = np.zeros(index.size, np.float32)
+    for x_t in padded_ct:
+      upsampled = np.maximum(upsampled, _interpolated_peak(x_t, index))
+    peaks[chosen] = np.maximum(peaks[chosen], upsampled.reshape(chosen.size, block).max(axis=1))
   return peaks
+
+
+def _interpolated_peak(padded_t, index):
+  """Largest |value| of phases 1-3 of the 4x oversampled signal just after each sample `index`.
+
+  `padded_t` is one channel with `_REACH` zeros before its first sample. Phase 0 is the
+  sample itself (its other taps are the interpolation filter's zeros), counted in the sample
+  peak. Summed over the 13 offsets in turn, one gathered column each.
+  """
+  phases = [np.zeros(index.size, np.float32) for _ in range(1, OVERSAMPLE)]
+  for offset in range(2 * _REACH + 1):
+    column = padded_t[index + offset]
+    for phase, acc in zip(range(1, OVERSAMPLE), phases, strict=True):
+      acc += _PHASES[offset, phase] * column
+  peak = np.abs(phases[0])
+  for acc in phases[1:]:
+    np.maximum(peak, np.abs(acc), out=peak)
+  return peak
 
 
 def true_peak_db(audio_tc):

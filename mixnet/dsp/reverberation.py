@@ -11,10 +11,10 @@ The network is linear and time invariant, so instead of running these recursions
 sample (the comb loops are ~1200 samples long, which `lfilter` would treat as a dense order-1200
 filter) its impulse response is evaluated exactly on a dense FFT grid (twice the kept length,
 so the time aliasing is below -150 dB) and applied by FFT overlap-add convolution in float32
-(rounding noise near -140 dB). Blocks about twice the response's length, transformed in one
-batched FFT call, are ~5x faster on a long file than a single signal-length FFT
-(`scipy.signal.fftconvolve`). The response is cached per parameter set, so a preset pays for it
-once (~50 ms).
+(rounding noise near -140 dB). Blocks about twice the response's length (FFTs three times
+its length), transformed in one batched FFT call, are faster on a long file than a single
+signal-length FFT (`scipy.signal.fftconvolve`) and than blocks as long as the response. The
+response is cached per parameter set, so a preset pays for it once.
 """
 
 import functools
@@ -96,7 +96,7 @@ def convolve(audio_tc, ir_tc):
   """
   num, channels = audio_tc.shape
   taps = ir_tc.shape[0]
-  fft_size = scipy.fft.next_fast_len(max(2 * taps, 4096), real=True)
+  fft_size = scipy.fft.next_fast_len(max(3 * taps, 4096), real=True)
   if num + taps - 1 <= fft_size:
     spectrum = scipy.fft.rfft(audio_tc, fft_size, axis=0) * scipy.fft.rfft(ir_tc, fft_size, axis=0)
     return scipy.fft.irfft(spectrum, fft_size, axis=0)[:num].astype(np.float32)

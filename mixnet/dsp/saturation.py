@@ -43,11 +43,13 @@ def saturate(audio_tc, sample_rate, drive_db, mix=1.0, bias=0.0, oversample=2):
   slope = drive * (1 - offset ** 2)
   x_ct = core.time_last(audio_tc)
   phases = polyphase.upsample(x_ct, oversample) if oversample > 1 else [x_ct.copy()]
-  for up_ct in phases:
+  for up_ct in phases:  # in place; adding a bias or offset of 0 is skipped
     up_ct *= drive
-    up_ct += np.float32(bias)
+    if bias != 0.0:
+      up_ct += np.float32(bias)
     np.tanh(up_ct, out=up_ct)
-    up_ct -= offset
+    if bias != 0.0:
+      up_ct -= offset
     up_ct /= slope
   wet_ct = polyphase.downsample(phases, oversample) if oversample > 1 else phases[0]
   wet_tc = core.time_first(wet_ct)
