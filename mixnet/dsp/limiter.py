@@ -156,19 +156,12 @@ def limiter_gain(audio_tc, sample_rate, ceiling_db=-1.0, release_ms=50.0, lookah
 
 
 def _interpolate(point_gain, num):
-  """Per-sample float32 gain `[num]`, linear between the points (one every `PERIOD` samples).
-
-  Only blocks with an end point below 1 in float32 are interpolated: between two points that
-  both round to 1 every interpolated value does too, and limiting leaves most blocks alone.
-  """
-  gain = np.ones(point_gain.size * PERIOD, np.float32)
-  below = point_gain.astype(np.float32) < 1.0
-  blocks = np.flatnonzero(below[:-1] | below[1:])
-  start, step = point_gain[blocks], point_gain[blocks + 1] - point_gain[blocks]
-  fraction = np.arange(PERIOD) / PERIOD
-  index = blocks[:, None] * PERIOD + np.arange(PERIOD)[None, :]
-  gain[index] = start[:, None] + step[:, None] * fraction[None, :]
-  return gain[:num]
+  """Per-sample float32 gain `[num]`, linear between the points (one every `PERIOD` samples)."""
+  start = point_gain[:-1].astype(np.float32)
+  step = (point_gain[1:] - point_gain[:-1]).astype(np.float32)
+  gain = step[:, None] * (np.arange(PERIOD, dtype=np.float32) / np.float32(PERIOD))[None, :]
+  gain += start[:, None]
+  return gain.reshape(-1)[:num]
 
 
 def true_peak_limit(audio_tc, sample_rate, ceiling_db=-1.0, release_ms=50.0, lookahead_ms=1.5):

@@ -25,7 +25,7 @@ import scipy.signal
 
 HALF_LENGTH = 10  # resample_poly's half length, in input samples: 10 * factor taps a side
 KAISER_BETA = 5.0
-_CHUNK = 1 << 15
+_CHUNK = 1 << 14
 
 
 @functools.lru_cache(maxsize=8)
