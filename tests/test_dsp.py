@@ -8,7 +8,7 @@ import pytest
 import scipy.signal
 
 from mixnet import dsp
-from mixnet.dsp import dynamics, filters, limiter, reverberation
+from mixnet.dsp import chain, dynamics, filters, limiter, polyphase, reverberation
 
 SR = 44100
 
@@ -155,6 +155,20 @@ def test_compressor_attack_and_release_time_constants(attack_ms, release_ms):
   assert abs(gain_down[-1]) < 0.01
 
 
+def test_smoother_equals_the_frame_by_frame_recursion():
+  rng = np.random.default_rng(6)
+  target = np.maximum(rng.standard_normal(3000) * 6.0, 0.0)
+  target[1000:1800] = 0.0  # a pause: a long run with nothing to reduce
+  for attack, release in [(0.6, 0.97), (0.0, 0.9), (0.8, 0.0), (0.0, 0.0)]:
+    state, expected = 0.0, []
+    for t in target:
+      state = t + (state - t) * (attack if t > state else release)
+      expected.append(state)
+    np.testing.assert_allclose(dynamics.smooth_reduction(target, attack, release), expected,
+                               rtol=1e-12, atol=1e-300)
+  np.testing.assert_array_equal(dynamics.smooth_reduction(np.zeros(5), 0.5, 0.9), np.zeros(5))
+
+
 def test_compressor_links_stereo_channels_and_validates():
   rng = np.random.default_rng(1)
   stereo = (rng.standard_normal((SR // 2, 2)) * [0.5, 0.01]).astype(np.float32)
@@ -212,6 +226,21 @@ def test_saturation_adds_odd_harmonics_and_bias_adds_even_without_dc():
   np.testing.assert_array_equal(dsp.saturate(tone, SR, 12.0, mix=0.0), tone)
 
 
+@pytest.mark.parametrize("factor", [2, 3])
+def test_polyphase_oversampling_equals_resample_poly(factor):
+  rng = np.random.default_rng(7)
+  for num in (1, 7, 5000):
+    x_ct = rng.standard_normal((2, num)).astype(np.float32)
+    phases = polyphase.upsample(x_ct, factor)
+    up_ct = np.stack(phases, axis=-1).reshape(2, -1)
+    np.testing.assert_allclose(up_ct, scipy.signal.resample_poly(x_ct, factor, 1, axis=1),
+                               atol=2e-6)
+    shaped = [np.tanh(p) for p in phases]
+    np.testing.assert_allclose(
+        polyphase.downsample(shaped, factor),
+        scipy.signal.resample_poly(np.tanh(up_ct), 1, factor, axis=1), atol=2e-6)
+
+
 def test_saturation_oversampling_reduces_aliasing():
   tone = sine(15000.0, 0.5, 0.9)
   # The 3rd harmonic (45 kHz) folds to 900 Hz without oversampling.
@@ -234,6 +263,16 @@ def test_delay_echoes_of_an_impulse():
   np.testing.assert_array_equal(out[:, 0], out[:, 1])
   with pytest.raises(ValueError, match="feedback"):
     dsp.delay(impulse, 1000, 100.0, 1.0, 0.5)
+
+
+@pytest.mark.parametrize("time_ms", [1.0, 7.0, 300.0])
+def test_delay_equals_the_echo_recursion(time_ms):
+  x = np.random.default_rng(8).standard_normal((6000, 1)).astype(np.float32)
+  period = int(round(time_ms * 1e-3 * 8000))
+  wet = np.zeros(6000)
+  for n in range(period, 6000):
+    wet[n] = x[n - period, 0] + 0.7 * wet[n - period]
+  np.testing.assert_allclose(dsp.delay(x, 8000, time_ms, 0.7, 1.0)[:, 0], wet, atol=1e-5)
 
 
 def estimated_rt60(ir):
@@ -391,6 +430,19 @@ def test_every_preset_on_mono_and_stereo(name):
     assert np.all(np.isfinite(out)) and np.max(np.abs(out)) <= ceiling
     assert abs(dsp.integrated_loudness(out, SR) - preset.output_lufs) < 1.0
     assert not np.allclose(out / np.max(np.abs(out)), audio / np.max(np.abs(audio)), atol=0.05)
+
+
+def test_stages_run_in_order_and_make_the_chain():
+  preset = dsp.PRESETS["default"]
+  names = [name for name, _ in chain.stages(preset, SR)]
+  assert names == ["input_level", "eq", "de_esser", "compressor", "saturation", "delay", "reverb",
+                   "output_level", "limiter"]
+  assert [n for n, _ in chain.stages("radio", 8000)] == [
+      "input_level", "eq", "compressor", "saturation", "output_level", "limiter"]
+  x_tc = vocal(0.5)
+  for _, run in chain.stages(preset, SR):
+    x_tc = run(x_tc)
+  np.testing.assert_array_equal(x_tc, dsp.process(vocal(0.5), SR, preset))
 
 
 def test_process_is_deterministic_and_level_independent():
