@@ -77,13 +77,16 @@ class ChunkPlan:
 def chunk_sizes(context, sample_rate, chunk_seconds, batch_size):
   """(new audio per full chunk in seconds, most chunks per call) for a model with `context`.
 
-  `chunk_seconds` is a floor: a model whose context (`(left, right)` samples) is long gets
-  chunks of at least `1 / CONTEXT_SHARE` times its context, so the recomputed context stays a
-  small share of the work. One call's new audio, `chunk_seconds x batch_size` (what bounds
-  its memory), is kept by batching fewer of the longer chunks, but never fewer than one.
+  One call's audio, `chunk_seconds x batch_size` seconds, is the budget: it bounds a call's
+  memory and FFT sizes (long FFTs leave the cache and cost more per sample). Within it, a
+  model whose context (`(left, right)` samples) is long gets chunks of up to `1 /
+  CONTEXT_SHARE` times its context, so the recomputed context stays a small share of the
+  work, and fewer of them per call (never fewer than one); `chunk_seconds` is the floor.
   """
-  hop_seconds = max(chunk_seconds, sum(context) / sample_rate / CONTEXT_SHARE)
-  return hop_seconds, max(1, min(batch_size, int(chunk_seconds * batch_size / hop_seconds)))
+  context_s = sum(context) / sample_rate
+  budget = chunk_seconds * batch_size
+  hop_seconds = max(chunk_seconds, min(context_s / CONTEXT_SHARE, budget - context_s))
+  return hop_seconds, max(1, min(batch_size, int(budget / hop_seconds)))
 
 
 def _round_up(n, multiple):

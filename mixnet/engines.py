@@ -232,7 +232,7 @@ def run_stages(stages, x_tc):
 
 
 def _fit_length(audio_tc, length):
-  """Crops or zero-pads to `length` samples (resampling can be off by one)."""
+  """Crops or zero-pads `[time, channels]` audio to `length` samples."""
   if audio_tc.shape[0] >= length:
     return audio_tc[:length]
   return np.pad(audio_tc, [(0, length - audio_tc.shape[0]), (0, 0)])

@@ -27,10 +27,12 @@ DC_CUTOFF_HZ = 5.0  # -3 dB point; far below a voice's lowest partials
 def dc_block(audio_tc, sample_rate, cutoff_hz=DC_CUTOFF_HZ):
   """Removes DC from float32 `[time, channels]` audio at `sample_rate` Hz (one-pole high-pass)."""
   pole = math.exp(-2 * math.pi * cutoff_hz / sample_rate)
-  b, a = [1.0, -1.0], [1.0, -pole]
-  zi = scipy.signal.lfilter_zi(b, a)[:, None] * audio_tc[:1]  # steady state for the first value
+  # All in float32: a float64 coefficient or state makes scipy filter in float64, ~3x slower.
+  b, a = np.float32([1.0, -1.0]), np.float32([1.0, -pole])
+  audio_tc = np.asarray(audio_tc, np.float32)
+  zi = scipy.signal.lfilter_zi(b, a).astype(np.float32)[:, None] * audio_tc[:1]  # steady state
   out, _ = scipy.signal.lfilter(b, a, audio_tc, axis=0, zi=zi)
-  return out.astype(np.float32)
+  return out
 
 
 @functools.cache
@@ -86,13 +88,13 @@ def gate(out_tc, in_tc, sample_rate, model_rate, context, joint):
       channel is silent. Otherwise (each channel processed alone) channels gate separately.
 
   Returns:
-    float32 `[time, channels]`.
+    float32 `[time, channels]`: a new array, or `out_tc` itself where nothing is gated.
   """
   spread = (resampler_reach(sample_rate, model_rate) * sample_rate / model_rate
             + resampler_reach(model_rate, sample_rate))
   left, right = (math.ceil(c * sample_rate / model_rate + spread) for c in context)
   source = np.max(np.abs(in_tc), axis=1, keepdims=True) if joint else in_tc
-  mask = np.broadcast_to(silent_mask(source, left, right), out_tc.shape)
-  out_tc = np.array(out_tc, np.float32)
-  out_tc[mask] = 0.0
-  return out_tc
+  mask = silent_mask(source, left, right)
+  if not mask.any():  # the usual case: no silence long enough; no copy of the output
+    return np.asarray(out_tc, np.float32)
+  return np.where(mask, np.float32(0.0), out_tc).astype(np.float32)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments import chain as chain_config
 from experiments import hybrid as hybrid_config
@@ -96,8 +97,12 @@ def test_chunked_with_a_tail_equals_one_pass():
 
 
 def test_long_context_gets_long_chunks_and_fewer_per_call():
+  context_s = (SR + 10) / SR
+  hop, batch = chunking.chunk_sizes((SR, 10), SR, chunk_seconds=4.0, batch_size=8)
+  assert hop == pytest.approx(context_s / chunking.CONTEXT_SHARE) and batch == 1
+  # Within one call's budget (chunk_seconds x batch_size of audio, context included).
   hop, batch = chunking.chunk_sizes((2 * SR, 10), SR, chunk_seconds=8.0, batch_size=4)
-  assert hop >= (2 * SR + 10) / SR / chunking.CONTEXT_SHARE and batch == 1
+  assert hop == pytest.approx(32.0 - (2 * SR + 10) / SR) and batch == 1
   assert chunking.chunk_sizes((SR // 100, SR // 100), SR, 8.0, 4) == (8.0, 4)
 
 

@@ -51,8 +51,8 @@ def test_chunked_equals_one_pass(name):
   x = _vocal(plan.hops[0] * 5.5 / SR)  # several chunks and a partial last one
   apply = jax.jit(lambda b: model.apply({"params": params}, b))
   chunked = chunking.process_chunked(apply, x, plan, batch_size=2)
-  padded = np.pad(x, [(plan.context, plan.context), (0, 0)])
-  one_pass = np.asarray(apply(padded[None]))[0, plan.context:plan.context + len(x)]
+  padded = np.pad(x, [(plan.left, plan.right), (0, 0)])
+  one_pass = np.asarray(apply(padded[None]))[0, plan.left:plan.left + len(x)]
   assert chunked.shape == x.shape
   assert np.max(np.abs(one_pass)) > 1e-2
   np.testing.assert_array_less(np.max(np.abs(chunked - one_pass)), 1e-4)
