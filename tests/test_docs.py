@@ -25,11 +25,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md", "docs/QUICK_START.md", "docs/TRAINING_GUIDE.md"]
 SR = 16000
 
+# The tiny run's shapes are those of conftest's tiny test config (16 kHz, 0.5 s, 2 per device),
+# so its train and eval steps are compiled once for this and the other tests (conftest's cache).
 _FAST = {
     "mixnet.train": [
         "--config.sample_rate=16000", "--config.data.segment_seconds=0.5",
         "--config.data.val_fraction=0.34", "--config.train.num_steps=2",
-        "--config.train.per_device_batch=1", "--config.train.eval_every=2",
+        "--config.train.per_device_batch=2", "--config.train.eval_every=2",
         "--config.train.checkpoint_every=2", "--config.train.log_every=1",
         "--config.train.eval_batches=1", "--config.model.time_unet.base_width=4",
         "--config.model.time_unet.max_width=16", "--config.model.spectral_unet.base_width=4",
@@ -80,7 +82,7 @@ def test_doc_commands_run(tmp_path):
   for doc, command in commands:
     argv = _argv(command)
     out = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=600)
     assert out.returncode == 0, f"{doc}: `{command}` failed:\n{out.stderr[-3000:]}"
     if "--inspect" in argv:
       assert "train/loss" in out.stdout, out.stdout[-2000:]
@@ -104,7 +106,7 @@ def _run_python_examples(tmp_path, env):
   `runs/base` and `models/best_model.mixnet`."""
   for code in _python_blocks("README.md"):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"README example failed:\n{code}\n{out.stderr[-3000:]}"
     assert out.stdout.startswith("model "), out.stdout  # each example ran the trained model
     assert "instead of a model" not in out.stderr, out.stderr
