@@ -105,19 +105,26 @@ def print_speed(best, outputs, seconds):
 
 def print_profile(presets, audio_tc, repeats):
   """Seconds per stage (best of `repeats`) for each preset, stages as rows."""
-  table = {}
+  table, order = {}, []
   for name, preset in presets.items():
+    steps = dsp_chain.stages(preset, SAMPLE_RATE)
+    names = [stage for stage, _ in steps]
+    for i, stage in enumerate(names):  # rows in chain order: before the next stage listed
+      if stage not in order:
+        later = [order.index(n) for n in names[i + 1:] if n in order]
+        order.insert(min(later) if later else len(order), stage)
     for _ in range(repeats):
       x_tc = audio_tc
-      for stage, run in dsp_chain.stages(preset, SAMPLE_RATE):
+      for stage, run in steps:
         start = time.perf_counter()
         x_tc = run(x_tc)
         elapsed = time.perf_counter() - start
-        table.setdefault(stage, {})
-        table[stage][name] = min(table[stage].get(name, float("inf")), elapsed)
+        times = table.setdefault(stage, {})
+        times[name] = min(times.get(name, float("inf")), elapsed)
   print(f"\nseconds per stage (best of {repeats})")
   print(f"{'stage':<20}" + "".join(f"{name:>10}" for name in presets))
-  for stage, times in table.items():
+  for stage in order:
+    times = table[stage]
     print(f"{stage:<20}" + "".join(f"{times[n]:10.3f}" if n in times else f"{'-':>10}"
                                    for n in presets))
   print(f"{'total':<20}" + "".join(
