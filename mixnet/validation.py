@@ -1,6 +1,6 @@
 """Validation during training, and the TensorBoard summaries it writes.
 
-Validation scores what the evaluation report (`mixnet.evaluate`) scores: whole files. The
+Validation scores what the evaluation report (`mixnet.report`) scores: whole files. The
 validation windows of `input_pipeline.create_eval_dataset` go through the model in batches; each
 file's windows are joined back together (zero padding dropped) and `mixnet.metrics.compute`
 scores the whole file against the user's mix; the metrics are averaged over files. Scoring
