@@ -143,8 +143,10 @@ def get_config(preset="base"):
   ))
 
   config.infer = ml_collections.ConfigDict(dict(
-      # New audio per chunk; each chunk also carries the model's context (receptive field) on
-      # both sides, so longer chunks waste less (base time_unet: 8 s -> 84% of work is new).
+      # New audio per chunk; each chunk also carries the model's context on the side(s) it
+      # needs. A model with a long context gets longer chunks (up to 16x its context, fewer per
+      # call) while one call stays within chunk_seconds x batch_size seconds of audio
+      # (mixnet.chunking.chunk_sizes).
       chunk_seconds=8.0,
       batch_size=4,
       # DSP preset used when no model can be loaded.

@@ -51,11 +51,6 @@ class ChunkPlan:
                hops=tuple(hops))
 
   @property
-  def context(self):
-    """Where a chunk's kept part starts in its input (the left context), samples."""
-    return self.left
-
-  @property
   def chunk(self):
     """Input samples of a full chunk (the longest compiled shape)."""
     return self.length(self.hops[0])

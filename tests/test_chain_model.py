@@ -102,8 +102,8 @@ def test_chunked_inference_equals_one_pass(name):
   apply = jax.jit(lambda x: model.apply({"params": params}, x))
   plan = chunking.ChunkPlan.create(config, left / SR, SR)
   chunked = chunking.process_chunked(apply, audio[0], plan, batch_size=2)
-  padded = np.pad(audio, ((0, 0), (plan.context, plan.context), (0, 0)))
-  whole = np.asarray(apply(padded))[0, plan.context:plan.context + audio.shape[1]]
+  padded = np.pad(audio, ((0, 0), (plan.left, plan.right), (0, 0)))
+  whole = np.asarray(apply(padded))[0, plan.left:plan.left + audio.shape[1]]
   np.testing.assert_allclose(chunked, whole, atol=1e-4)
   assert np.max(np.abs(whole)) > 0.05
   if name == "hybrid":
@@ -112,7 +112,7 @@ def test_chunked_inference_equals_one_pass(name):
     chain_config_small.chain.ir_seconds = 0.15
     chain_config_small.chain.max_release_ms = 30.0
     alone = jax.jit(models.build(chain_config_small).apply)({"params": params["chain"]}, padded)
-    assert np.linalg.norm(whole - alone[0, plan.context:plan.context + audio.shape[1]]) < (
+    assert np.linalg.norm(whole - alone[0, plan.left:plan.left + audio.shape[1]]) < (
         0.05 * np.linalg.norm(whole))
     assert models.alignment(config) == 16  # lcm(control period 8, total stride 16)
 
