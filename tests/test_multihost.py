@@ -90,18 +90,24 @@ def test_two_processes_train_share_data_and_resume_after_a_kill(
     tiny_config, demo_pairs, prepared_data_dir, tmp_path):
   workdir = tmp_path / "run"
   logs = str(tmp_path)
-  first = _launch(workdir, demo_pairs, prepared_data_dir, 100000, logs)
+  # 50 steps: inside the tiny preset's warmup, so this run and the resumed one compile the same
+  # train step (conftest's compilation cache keeps it). It must still be going when it is killed.
+  first = _launch(workdir, demo_pairs, prepared_data_dir, 50, logs)
   try:
-    _wait_for_checkpoint(workdir / "checkpoints", 2, first, timeout=150)
+    _wait_for_checkpoint(workdir / "checkpoints", 2, first, timeout=600)
   finally:
+    running = [proc.poll() is None for proc, _ in first]
     for proc, _ in first[::-1]:  # Process 1 first: a host lost mid-run.
       proc.send_signal(signal.SIGKILL)
       proc.wait()
+  assert all(running), "a process ended before it could be killed: " + " | ".join(
+      open(f).read()[-1500:] for _, f in first)
   saved = checkpoints.RunCheckpoints(str(workdir)).latest_step()
+  assert saved < 50
   resume_to = saved + 2
   second = _launch(workdir, demo_pairs, prepared_data_dir, resume_to, logs)
   for proc, _ in second:
-    proc.wait(timeout=150)
+    proc.wait(timeout=600)
   texts = [open(f).read() for _, f in second]
   assert [p.returncode for p, _ in second] == [0, 0], texts[0][-2000:] + texts[1][-2000:]
   assert all(f"Resumed from step {saved}" in t for t in texts)
