@@ -265,6 +265,17 @@ def test_delay_echoes_of_an_impulse():
     dsp.delay(impulse, 1000, 100.0, 1.0, 0.5)
 
 
+@pytest.mark.parametrize("length", [100, 2400, 2401])
+def test_a_take_shorter_than_the_delay_has_no_echo(length):
+  """200 ms at 12 kHz is 2400 samples: nothing echoes inside a take of at most that length."""
+  x = np.random.default_rng(9).standard_normal((length, 1)).astype(np.float32)
+  out = dsp.delay(x, 12000, time_ms=200.0, feedback=0.5, mix=0.4)
+  expected = 0.6 * x
+  expected[2400:] += 0.4 * x[:length - 2400]
+  np.testing.assert_allclose(out, expected, atol=1e-6)
+  assert dsp.process(x, 12000, "default").shape == x.shape
+
+
 @pytest.mark.parametrize("time_ms", [1.0, 7.0, 300.0])
 def test_delay_equals_the_echo_recursion(time_ms):
   x = np.random.default_rng(8).standard_normal((6000, 1)).astype(np.float32)

@@ -39,7 +39,8 @@ def delay(audio_tc, sample_rate, time_ms, feedback, mix):
   num = audio_tc.shape[0]
   span = max(1, int(round(time_ms * 1e-3 * sample_rate)))
   wet_tc = np.zeros_like(audio_tc)
-  wet_tc[span:] = audio_tc[:num - span]
+  if span < num:  # A take shorter than the delay has no echo inside it.
+    wet_tc[span:] = audio_tc[:num - span]
   gain = float(feedback)
   while span < min(MIN_SPAN, num):
     wet_tc[span:] += np.float32(gain) * wet_tc[:num - span]
