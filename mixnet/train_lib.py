@@ -62,7 +62,8 @@ def create_train_state(config, model, tx, rng):
   """Initialises params (from `rng`), optimizer state and EMA for `config`'s input shape."""
   dummy = jnp.zeros((1, input_pipeline.segment_length(config.data), config.model.channels),
                     jnp.float32)
-  params = model.init(rng, dummy)["params"]
+  # One compiled program: eager init runs op by op (hundreds of tiny compiles).
+  params = jax.jit(model.init)(rng, dummy)["params"]
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,
