@@ -184,13 +184,14 @@ def voice_groups(names, seed):
 
 
 def print_tables(systems, runs, static, groups):
-  """The main table, then MR-STFT per voice group."""
+  """The main table, then MR-STFT per voice group (`static`: the baseline's rows per pair)."""
   print("\n| system | MR-STFT | / static | loudness error LU | SI-SDR dB | steps | minutes |\n"
         "|---|---|---|---|---|---|---|")
+  baseline = systems["static EQ + loudness"]["mr_stft"]
   for label, table in systems.items():
     run = runs.get(label)
     trained = f"{run['steps']} | {run['train_minutes']:.1f}" if run else "- | -"
-    print(f"| {label} | {table['mr_stft']:.3f} | {table['mr_stft'] / static['mr_stft']:.2f} | "
+    print(f"| {label} | {table['mr_stft']:.3f} | {table['mr_stft'] / baseline:.2f} | "
           f"{table['loudness_error_lu']:.2f} | {table['si_sdr']:.1f} | {trained} |")
   print("\nMR-STFT per voice (held-out pairs in each group):\n")
   print("| system | " + " | ".join(f"{g} ({len(n)})" for g, n in groups.items()) + " |")
@@ -243,7 +244,7 @@ def main():
   systems = {"identity": first["average"]["identity"],
              "static EQ + loudness": metrics.average(list(static.values())),
              **{label: run["average"]["model"] for label, run in runs.items()}}
-  print_tables(systems, runs, systems["static EQ + loudness"], voice_groups(names, 200))
+  print_tables(systems, runs, static, voice_groups(names, 200))
   curve = {}
   if args.learning_curve:
     config, minutes = _parse_run(args.curve_run)
