@@ -100,16 +100,6 @@ def cold_start(config, folder, in_path):
   return [float(v) for v in done.stdout.split()] + [total]
 
 
-def _best(fn, repeats):
-  """Best wall time of `repeats` calls of `fn` (seconds)."""
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    best = min(best, time.perf_counter() - start)
-  return best
-
-
 def model_seconds(backend, length):
   """(model s, chunks s) of a model engine over a mono take of `length` samples.
 
@@ -123,12 +113,13 @@ def model_seconds(backend, length):
   for stage in backend.stages:
     plan = stage.plan
     inputs = {(b, n): jnp.asarray(np.resize(noise, (b, n, 1))) for b, n in stage.shapes()}
-    full = _best(lambda s=stage, x=inputs[(stage.batch_size, plan.chunk)]: s.apply(x), 2)
+    full_batch = inputs[(stage.batch_size, plan.chunk)]
+    full = profile.best_seconds(lambda s=stage, x=full_batch: s.apply(x), 2)
     model += full / (stage.batch_size * plan.hops[0]) * length
     hops = plan.cover(length + reach)
     for k, count in chunking.batches(hops, stage.batch_size):
       x = inputs[(count, plan.length(hops[k]))]
-      chunks += _best(lambda s=stage, x=x: s.apply(x), 1)
+      chunks += profile.best_seconds(lambda s=stage, x=x: s.apply(x), 1)
   return model, chunks
 
 
@@ -146,7 +137,7 @@ def measure(rows, repeats):
   """Times every row once per round, `repeats` rounds; keeps each row's best."""
   for _ in range(repeats):
     for row in rows:
-      row["process"] = min(row["process"], _best(row["run"], 1))
+      row["process"] = min(row["process"], profile.best_seconds(row["run"], 1))
       if row["processor"].engine == "model":
         model, chunks = model_seconds(row["processor"].backend, row["length"])
         row["model"], row["chunks"] = min(row["model"], model), min(row["chunks"], chunks)

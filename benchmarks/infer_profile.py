@@ -16,7 +16,8 @@ from mixnet.diffdsp import dynamics, filters, gain, reverberation, saturation
 from mixnet.models import chain
 
 
-def _best(fn, repeats):
+def best_seconds(fn, repeats):
+  """Best wall time of `repeats` calls of `fn` (seconds)."""
   best = float("inf")
   for _ in range(repeats):
     start = time.perf_counter()
@@ -68,7 +69,7 @@ def print_parts(engines_by_name, in_path, out_path, repeats):
                ("write", lambda: audio.save(out_path, x_tc, sr))]
     print(f"{name}: parts of process_file (s)")
     for part, fn in parts:
-      print(f"  {part:<26}{_best(fn, repeats):>8.3f}", flush=True)
+      print(f"  {part:<26}{best_seconds(fn, repeats):>8.3f}", flush=True)
 
 
 def chain_stages(config, repeats):
@@ -101,5 +102,5 @@ def chain_stages(config, repeats):
   for name, fn in stages:
     jitted = jax.jit(fn)
     jax.block_until_ready(jitted(x))
-    t = _best(lambda f=jitted: f(x), repeats)
+    t = best_seconds(lambda f=jitted: f(x), repeats)
     print(f"{name:<28}{1e3 * t:>9.1f}{seconds / t:>12.0f}", flush=True)
