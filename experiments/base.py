@@ -41,6 +41,9 @@ def get_config(preset="base"):
       max_tail_s=5.0,
       keep_length_mismatch=False,
       segment_seconds=2.0,
+      # Audio (s) before each training segment that the model hears but the loss ignores: a
+      # warm-up for a long memory (a chain's reverb tail, a compressor's state).
+      context_seconds=0.0,
       # Augmentation. gain_mode: "input" (default) scales the raw take only, so the model learns
       # to land at the user's output level whatever level a take was recorded at: mixes are
       # delivered at a consistent loudness, and gain variation should teach exactly that.

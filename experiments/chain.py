@@ -42,6 +42,8 @@ def chain_hparams(config):
       # "scan" (lax.scan) or "assoc" (associative scan over a fixed attack/release mask).
       compressor_method="scan",
       noise_seed=0,
+      # Learn the reverb's noise too (its fine structure; one parameter per tap).
+      learn_noise=False,
       # Loudness the input must be brought to (whole take) before the chain: gain staging.
       input_lufs=-20.0,
   ))

@@ -1,7 +1,8 @@
 """tf.data input pipeline over the prepared shards (see `mixnet.data.prepare`); no JAX here.
 
 Batches are dicts {"raw": x_btc, "mixed": y_btc}: float32 `[batch, time, channels]` at
-`data_config.sample_rate` Hz with time = `segment_length(data_config)`. `batch` is the host-local
+`data_config.sample_rate` Hz with time = `segment_length(data_config)` (training batches:
+`context_length + segment_length`). `batch` is the host-local
 batch; several hosts each read their own slice of the files (`shard_index` of `num_shards`, i.e.
 the process index and count).
 
@@ -27,6 +28,11 @@ sample and channel: raw and mix, float32).
     the take was recorded at).
   * `polarity_flip`: both sides are inverted together half of the time (a mix is as good
     inverted, and an inverted take is common).
+  * Context (`data.context_seconds`): each crop also carries the audio before its segment
+    (zeros before a file's start), so a model with long memory (a reverb tail, a compressor's
+    state) starts the segment warmed up, as chunked inference does; the train step scores
+    only the segment (`train_step(..., context=)`). The segment is drawn, checked for silence
+    and augmented exactly as without context.
   * Gain staging (`input_lufs`, for `chain` and `hybrid` models): each raw take is scaled to
     `input_lufs` by its whole-take loudness stored at prepare time (`raw_lufs`, the rule of
     `mixnet.diffdsp.gain.gain_for_loudness`) before any crop is cut, in training and in
@@ -34,7 +40,8 @@ sample and channel: raw and mix, float32).
 
 Evaluation (`create_eval_dataset`): every validation file cut into consecutive segment-long
 windows in file order, each with the file's id, its start sample and how many of its samples are
-real (the last window of a file is zero-padded); the last batch may be smaller. Validation joins
+real (the last window of a file is zero-padded); the last batch may be smaller. Raw windows carry
+the context before them as training crops do, so a long-memory model is scored warmed up. Validation joins
 a file's windows back together and scores the whole file, as the evaluation report does.
 """
 
@@ -56,6 +63,11 @@ GAIN_MODES = ("both", "input")
 def segment_length(data_config):
   """Samples per training segment and eval window."""
   return int(round(data_config.segment_seconds * data_config.sample_rate))
+
+
+def context_length(data_config):
+  """Samples of warm-up audio before each training segment (`data.context_seconds`, 0 if unset)."""
+  return int(round(float(data_config.get("context_seconds", 0.0)) * data_config.sample_rate))
 
 
 def open_dataset(data_config, data_dir):
@@ -145,8 +157,8 @@ def load_host_files(builder, split, input_lufs=None):
 
 
 def _example_fn(data_config, files, seeds):
-  """Returns fn(k) -> {"raw", "mixed"} `[segment, channels]`: host example `k`, see docstring."""
-  seg = segment_length(data_config)
+  """Returns fn(k) -> {"raw", "mixed"} `[context + segment, channels]`: host example `k`."""
+  seg, context = segment_length(data_config), context_length(data_config)
   shift = int(round(data_config.shift_ms / 1000.0 * data_config.sample_rate))
   gain_db = float(data_config.gain_db)
   if data_config.gain_mode not in GAIN_MODES:
@@ -180,7 +192,7 @@ def _example_fn(data_config, files, seeds):
     loud = level_db >= data_config.silence_db
     pick = tf.where(tf.reduce_any(loud), tf.argmax(tf.cast(loud, tf.int32)),
                     tf.argmax(level_db))
-    index = first[pick] + tf.range(seg, dtype=tf.int64)
+    index = first[pick] - context + tf.range(context + seg, dtype=tf.int64)
     inside = ((index >= 0) & (index < length))[:, None]
     where = offset + tf.clip_by_value(index, 0, length - 1)
     raw_tc = tf.where(inside, tf.gather(raw, where), 0.0)
@@ -208,7 +220,7 @@ def create_train_dataset(data_config, data_dir, batch_size, seed, shard_index=0,
     input_lufs: stage every raw take to this loudness (LUFS) first; None keeps its level.
 
   Returns:
-    tf.data.Dataset of {"raw", "mixed"}: float32 `[batch_size, segment, channels]`.
+    tf.data.Dataset of {"raw", "mixed"}: float32 `[batch_size, context + segment, channels]`.
   """
   builder = open_dataset(data_config, data_dir)
   files = load_host_files(builder, _host_split(builder, "train", shard_index, num_shards),
@@ -231,22 +243,26 @@ def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_sh
   `input_lufs`, the raw takes are staged as for training.
 
   Returns:
-    tf.data.Dataset of {"raw", "mixed"}: float32 `[batch, segment, channels]`; "file": int32
+    tf.data.Dataset of {"raw": float32 `[batch, context + segment, channels]` (the window and
+    the `data.context_seconds` before it), "mixed": float32 `[batch, segment, channels]`; "file": int32
     id (host index * FILE_ID_STRIDE + file index), "start": the window's first sample in the
     file, "valid": how many of its samples are the file's (the rest is zero padding). Batches
     hold `batch_size` windows, the last one possibly fewer.
   """
   builder = open_dataset(data_config, data_dir)
   split = "validation" if has_validation(builder) else "train"
-  seg = segment_length(data_config)
+  seg, context = segment_length(data_config), context_length(data_config)
 
   def windows(index, ex):
     length = tf.shape(ex["raw"], out_type=tf.int64)[0]
     count = (length + seg - 1) // seg
     frame = lambda x: tf.reshape(tf.pad(x, [[0, count * seg - length], [0, 0]]),
                                  [-1, seg, data_config.channels])
+    # Each raw window with the `context` samples before it (zeros before the file's start).
+    raw = tf.pad(ex["raw"], [[context, count * seg - length], [0, 0]])
+    raw_windows = tf.signal.frame(raw, context + seg, seg, axis=0)
     start = tf.range(count) * seg
-    return {"raw": frame(ex["raw"]), "mixed": frame(ex["mixed"]),
+    return {"raw": raw_windows, "mixed": frame(ex["mixed"]),
             "file": tf.fill([count], tf.cast(shard_index * FILE_ID_STRIDE + index, tf.int32)),
             "start": tf.cast(start, tf.int32),
             "valid": tf.cast(tf.minimum(length - start, seg), tf.int32)}

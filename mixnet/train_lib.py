@@ -72,8 +72,11 @@ def create_train_state(config, model, tx, rng):
       ema_params=jax.tree.map(jnp.copy, params) if config.opt.ema_decay > 0 else None)
 
 
-def train_step(state, batch, *, model, tx, loss_config, ema_decay):
+def train_step(state, batch, *, model, tx, loss_config, ema_decay, context=0):
   """One optimisation step on this device's slice of the batch; call inside `shard_map`.
+
+  The model runs on the whole crop; the loss scores its samples from `context` on (the first
+  `context` samples only warm the model up: `data.context_seconds`).
 
   Gradients and metrics are averaged over the data axis, so every device applies the same
   update. A non-finite loss or gradient leaves the state untouched (nothing trains on NaN) and
@@ -84,7 +87,7 @@ def train_step(state, batch, *, model, tx, loss_config, ema_decay):
   """
   def loss_fn(params):
     pred = model.apply({"params": params}, batch["raw"])
-    return losses.combined_loss(pred, batch["mixed"], loss_config)
+    return losses.combined_loss(pred[:, context:], batch["mixed"][:, context:], loss_config)
 
   (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = jax.lax.pmean(grads, parallel.DATA_AXIS)
@@ -113,7 +116,8 @@ def eval_step(params, raw_btc, *, model):
 def make_parallel_steps(mesh, model, tx, config):
   """Jit-compiled, shard_mapped `train_step` (state donated) and `eval_step` for `mesh`."""
   step = functools.partial(train_step, model=model, tx=tx, loss_config=config.loss,
-                           ema_decay=config.opt.ema_decay)
+                           ema_decay=config.opt.ema_decay,
+                           context=input_pipeline.context_length(config.data))
   p_train = parallel.data_parallel(step, mesh, out_specs=(P(), P()), donate_state=True)
   p_eval = parallel.data_parallel(functools.partial(eval_step, model=model), mesh,
                                   out_specs=P(parallel.DATA_AXIS))

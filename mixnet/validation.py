@@ -1,7 +1,8 @@
 """Validation during training, and the TensorBoard summaries it writes.
 
 Validation scores what the evaluation report (`mixnet.report`) scores: whole files. The
-validation windows of `input_pipeline.create_eval_dataset` go through the model in batches; each
+validation windows of `input_pipeline.create_eval_dataset` (each with `data.context_seconds` of
+audio before it, as inference gives a chunk its context) go through the model in batches; each
 file's windows are joined back together (zero padding dropped) and `mixnet.metrics.compute`
 scores the whole file against the user's mix; the metrics are averaged over files. Scoring
 files, not windows, keeps near-silent stretches from deciding the result: a window's spectral
@@ -18,11 +19,12 @@ import numpy as np
 from mixnet import input_pipeline, metrics, parallel, plots
 
 
-def _batches(eval_ds, num_batches, local_batch, window_shape):
+def _batches(eval_ds, num_batches, local_batch, window_shapes):
   """Up to `num_batches` host batches padded to `local_batch` windows, plus a "keep" mask.
 
   Every process yields the same number of batches (a process whose windows ran out yields
-  empty ones), so the collective evaluation steps never deadlock across hosts.
+  empty ones of `window_shapes["raw"]` and `["mixed"]`), so the collective evaluation steps
+  never deadlock across hosts.
   """
   it = eval_ds.as_numpy_iterator()
   for _ in range(num_batches):
@@ -30,9 +32,8 @@ def _batches(eval_ds, num_batches, local_batch, window_shape):
     if batch is None and jax.process_count() == 1:
       return
     if batch is None:
-      empty = np.zeros((0,) + window_shape, np.float32)
-      batch = {"raw": empty, "mixed": empty, "file": np.zeros(0, np.int32),
-               "start": np.zeros(0, np.int32), "valid": np.zeros(0, np.int32)}
+      batch = {k: np.zeros((0,) + window_shapes[k], np.float32) for k in ("raw", "mixed")}
+      batch |= {k: np.zeros(0, np.int32) for k in ("file", "start", "valid")}
     n = len(batch["raw"])
     yield {k: np.pad(v, [(0, local_batch - n)] + [(0, 0)] * (v.ndim - 1))
            for k, v in batch.items()} | {"keep": np.arange(local_batch) < n}
@@ -56,11 +57,14 @@ def run_validation(p_eval, params, eval_ds, mesh, config, local_batch):
     (raw, target, prediction) `[time, channels]` numpy triples.
   """
   files, clips = {}, []
-  shape = (input_pipeline.segment_length(config.data), config.model.channels)
-  for host_batch in _batches(eval_ds, config.train.eval_batches, local_batch, shape):
+  context = input_pipeline.context_length(config.data)
+  shapes = {k: (input_pipeline.segment_length(config.data) + extra, config.model.channels)
+            for k, extra in (("raw", context), ("mixed", 0))}
+  for host_batch in _batches(eval_ds, config.train.eval_batches, local_batch, shapes):
     batch = parallel.shard_batch(mesh, host_batch)
     pred = p_eval(params, batch["raw"])
     got = {k: parallel.to_host(v) for k, v in batch.items()} | {"pred": parallel.to_host(pred)}
+    got["raw"], got["pred"] = got["raw"][:, context:], got["pred"][:, context:]
     for i in np.flatnonzero(got["keep"]):
       n = got["valid"][i]
       files.setdefault(int(got["file"][i]), []).append(

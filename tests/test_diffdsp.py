@@ -200,6 +200,23 @@ def test_band_noise_is_fixed_and_bands_sum_to_white_noise():
   assert reverberation.band_edges(SR) == (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0)
 
 
+def test_split_bands_of_a_learned_noise_is_the_fixed_split_and_linear():
+  """The jnp split (a learned noise) is the numpy constant's split, and its gradient reaches it."""
+  edges = (500.0, 2000.0)
+  white = reverberation.white_noise(4000, 2, 3)
+  split = np.asarray(reverberation.split_bands(jnp.asarray(white), SR, edges))
+  np.testing.assert_allclose(split, reverberation.band_noise(4000, 2, SR, edges, 3), atol=1e-5)
+  # Only the first band's content of a probe reaches the first band.
+  probe = np.zeros(4000, np.float32)
+  probe[0] = 1.0
+  grad = jax.grad(lambda n: reverberation.split_bands(n, SR, edges)[0, 0] @ probe)(
+      jnp.asarray(white))
+  spectrum = np.abs(np.fft.rfft(np.asarray(grad[0])))
+  freqs = np.fft.rfftfreq(4000, 1 / SR)
+  assert spectrum[freqs < 400].min() > 0.99 and spectrum[freqs > 600].max() < 1e-5
+  assert np.all(np.asarray(grad[1]) == 0)
+
+
 def test_staging_gain_brings_the_whole_take_to_the_reference():
   x_tc = _noise(1.0)
   gain_db = gain.staging_gain_db(x_tc, SR, -20.0)

@@ -15,6 +15,7 @@ from experiments import base
 from experiments import chain as chain_config
 from mixnet import audio, checkpoints, dsp, infer, metrics, models
 from mixnet.data import synthetic
+from mixnet.diffdsp import reverberation
 from mixnet.models import chain
 
 SR = 16000
@@ -63,6 +64,30 @@ def test_numpy_preset_matches_jnp_chain(learned, tmp_path):
   assert processor.engine == "dsp"
   np.testing.assert_allclose(processor.process_vocal(raw_tc, sample_rate=SR), by_dsp, atol=1e-6)
   assert dsp.integrated_loudness(by_dsp, SR) == pytest.approx(-16.0, abs=0.5)
+
+
+def test_a_learned_reverb_noise_exports_in_the_response(tmp_path):
+  """`learn_noise`: the response built from the learned noise is what the preset plays."""
+  config = _config()
+  config.model.chain.learn_noise = True
+  config.model.chain.ir_seconds = 0.4
+  module = models.build(config.model)
+  params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 256, 1)))["params"]
+  assert params[chain.NOISE_KEY].shape == (1, int(0.4 * SR))
+  rng = np.random.default_rng(4)
+  # A reverb loud enough to hear, and a noise that is not the seed's.
+  params = dict(params, reverb_send_db=jnp.float32(3.0), reverb_noise=jnp.asarray(
+      rng.standard_normal(params[chain.NOISE_KEY].shape), jnp.float32))
+  path = _write(module, params, str(tmp_path))
+  raw_tc = synthetic.synth_vocal(2.0, SR, seed=6)
+  want = _jnp_chain(module, params, raw_tc, module.input_lufs)
+  assert metrics.si_sdr(dsp.process(raw_tc, SR, path), want) >= 30.0
+  # The learned noise, not the seed's, is in the exported sound.
+  seed_noise = dict(params, reverb_noise=jnp.asarray(reverberation.white_noise(
+      int(0.4 * SR), 1, config.model.chain.noise_seed)))
+  assert metrics.si_sdr(_jnp_chain(module, seed_noise, raw_tc, module.input_lufs), want) < 20.0
+  with open(path) as f:
+    assert "noise" not in f.read()
 
 
 def test_edited_json_changes_the_sound(learned, tmp_path):

@@ -82,6 +82,27 @@ def test_train_batches_have_the_promised_layout(data_dir):
     assert x.shape == (5, SEG, 1) and x.dtype == np.float32
 
 
+def test_context_is_the_audio_before_the_same_segment(data_dir):
+  """`context_seconds`: the crop grows to the left; its segment is the context-free crop."""
+  plain = _data_config(gain_mode="both", gain_db=6.0, polarity_flip=True)
+  warm = _data_config(gain_mode="both", gain_db=6.0, polarity_flip=True, context_seconds=0.1)
+  context = input_pipeline.context_length(warm)
+  assert context == 1600
+  files = 0
+  for without, with_context in zip(_batches(plain, data_dir, 4), _batches(warm, data_dir, 4),
+                                   strict=True):
+    assert with_context["raw"].shape == (8, context + SEG, 1)
+    for key in ("raw", "mixed"):
+      np.testing.assert_array_equal(with_context[key][:, context:], without[key])
+    np.testing.assert_allclose(with_context["mixed"], 0.5 * with_context["raw"], atol=1e-9)
+    for crop_tc, segment_tc in zip(with_context["raw"], without["raw"], strict=True):
+      # The context is the same file's audio (one level) or zeros before the file's start.
+      levels = np.unique(np.round(np.abs(crop_tc[:context][crop_tc[:context] != 0]), 4))
+      assert set(levels) <= set(np.unique(np.round(np.abs(segment_tc[segment_tc != 0]), 4)))
+      files += len(levels) > 0
+  assert files > 16
+
+
 def test_crops_stay_in_sync_with_gain_on_both_sides(data_dir):
   config = _data_config(gain_mode="both", gain_db=6.0, polarity_flip=True, shift_ms=20.0)
   for batch in _batches(config, data_dir, 20):
@@ -233,6 +254,25 @@ def test_eval_windows_cover_every_validation_file_in_order(data_dir):
     np.testing.assert_array_equal(a["raw"], b["raw"])
   host1 = _eval_windows(config, data_dir, 4, shard_index=1, num_shards=2)
   assert set(np.concatenate([b["file"] for b in host1])) == {input_pipeline.FILE_ID_STRIDE}
+
+
+def test_eval_raw_windows_carry_the_context_before_them(data_dir):
+  """With `context_seconds`, raw window i is the file's samples [start - context, start + seg)."""
+  plain = _eval_windows(_data_config(), data_dir, 4)
+  warm = _eval_windows(_data_config(context_seconds=0.1), data_dir, 4)
+  context = 1600
+  raw_t = np.concatenate([b["raw"][:, :, 0] for b in plain]).reshape(-1)[:int(1.1 * SR)]
+  first_file = np.pad(raw_t, (context, 0))
+  for key in ("mixed", "file", "start", "valid"):
+    np.testing.assert_array_equal(np.concatenate([b[key] for b in warm]),
+                                  np.concatenate([b[key] for b in plain]))
+  windows = np.concatenate([b["raw"][:, :, 0] for b in warm])
+  assert windows.shape == (10, context + SEG)
+  np.testing.assert_array_equal(windows[:, context:],
+                                np.concatenate([b["raw"][:, :, 0] for b in plain]))
+  for i in range(4):  # the first file's five windows, but the last (zero-padded past the end)
+    np.testing.assert_array_equal(windows[i], first_file[i * SEG:i * SEG + context + SEG])
+  assert not np.any(windows[0, :context]) and np.any(windows[1, :context])
 
 
 def test_eval_uses_train_files_without_validation(tmp_path):

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
 
 from experiments import base
-from mixnet import checkpoints, errors, models, monitor, optimizer, parallel, train_lib
+from mixnet import checkpoints, errors, losses, models, monitor, optimizer, parallel, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,6 +149,35 @@ def test_train_step_same_update_on_one_and_two_devices(tiny_config):
   init = _params(train_lib.create_train_state(config, model, tx, jax.random.key(0)))
   assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(init), jax.tree.leaves(p1),
                                                      strict=True))
+
+
+def test_train_step_scores_only_the_segment_after_the_context(tiny_config):
+  """`data.context_seconds`: the warm-up samples feed the model but not the loss."""
+  config = tiny_config()
+  config.data.context_seconds = 0.125
+  context = int(0.125 * config.data.sample_rate)
+  model = models.build(config.model)
+  tx, _ = optimizer.create_optimizer(config.opt, config.train.num_steps)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+  p_train, _ = train_lib.make_parallel_steps(mesh, model, tx, config)
+  batch = _global_batch(2)
+  init = train_lib.create_train_state(config, model, tx, jax.random.key(0))
+  pred = model.apply({"params": init.params}, batch["raw"])
+  want, _ = losses.combined_loss(pred[:, context:], batch["mixed"][:, context:], config.loss)
+
+  def loss_of(b):
+    state = parallel.replicate(mesh, train_lib.create_train_state(config, model, tx,
+                                                                  jax.random.key(0)))
+    return float(jax.device_get(p_train(state, parallel.shard_batch(mesh, b))[1]["loss"]))
+
+  assert loss_of(batch) == pytest.approx(float(want), rel=1e-5)
+  noisy = np.random.default_rng(1).standard_normal(batch["mixed"].shape).astype(np.float32)
+  in_context = dict(batch, mixed=np.where(np.arange(8000)[None, :, None] < context, noisy,
+                                          batch["mixed"]))
+  assert loss_of(in_context) == pytest.approx(loss_of(batch), rel=1e-6)
+  in_segment = dict(batch, mixed=np.where(np.arange(8000)[None, :, None] >= context, noisy,
+                                          batch["mixed"]))
+  assert loss_of(in_segment) > 2 * loss_of(batch)
 
 
 def test_sigkill_mid_training_resumes(demo_pairs, prepared_data_dir, tmp_path):

@@ -1,10 +1,16 @@
 """Validation scores whole files, as the evaluation report does: silence cannot pick "best"."""
 
+import os
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+import soundfile as sf
 
 from experiments import base
-from mixnet import metrics, validation
+from mixnet import input_pipeline, metrics, parallel, validation
+from mixnet.data import prepare
 
 SR = 16000
 SEG = 4000
@@ -71,3 +77,37 @@ def test_files_whose_mix_is_digital_silence_are_not_scored():
                                   config)
   assert scored["l1"] == 0.0
   assert validation.score_files({1: _pieces(silent, target)}, config) == {}
+
+
+def test_validation_scores_a_long_memory_model_warmed_up(tmp_path):
+  """With `data.context_seconds`, each window is run with the audio before it and scored after it.
+
+  The stand-in model needs `warm` samples of input before its output is right (as a reverb needs
+  its tail): scored cold, every window's start is wrong; warmed up, the file is exact.
+  """
+  warm = 1000
+  for sub in ("raw", "mixed"):
+    os.makedirs(tmp_path / sub)
+  take = _vocal_like(1.3, 6)
+  sf.write(str(tmp_path / "raw" / "a.wav"), take, SR, subtype="FLOAT")
+  sf.write(str(tmp_path / "mixed" / "a.wav"), 0.5 * take, SR, subtype="FLOAT")
+  prepare.prepare_dataset(str(tmp_path / "raw"), str(tmp_path / "mixed"), str(tmp_path / "d"),
+                          sample_rate=SR, val_fraction=0.0, show_progress=False)
+  mesh = parallel.make_mesh(jax.devices()[:1])
+
+  @jax.jit
+  def p_eval(params, raw_btc):
+    del params
+    return jnp.where(jnp.arange(raw_btc.shape[1])[None, :, None] >= warm, 0.5 * raw_btc, 0.0)
+
+  scores = {}
+  for context_seconds in (0.0, 0.125):
+    config = _config()
+    config.data.segment_seconds = SEG / SR
+    config.data.context_seconds = context_seconds
+    eval_ds = input_pipeline.create_eval_dataset(config.data, str(tmp_path / "d"), 2)
+    scores[context_seconds], clips = validation.run_validation(p_eval, None, eval_ds, mesh,
+                                                                config, 2)
+    assert clips and all(c[0].shape == (SEG, 1) and c[2].shape == (SEG, 1) for c in clips)
+  assert scores[0.125]["l1"] < 1e-7 and scores[0.125]["si_sdr"] > 60
+  assert scores[0.0]["l1"] > 0.01

@@ -8,7 +8,11 @@ with `n_cb` a fixed noise split into frequency bands by complementary brick-wall
 `edges_hz` (the bands add up to the full noise). Band b's energy falls by 60 dB in `rt60_b`
 seconds, so the response can fit a room, a plate or an algorithmic reverb whose decay and colour
 vary with frequency (ours damps the highs). The noise is drawn once from a seed and kept as a
-constant (noise drawn anew at each call would make the gradients noisy). Each channel's response
+constant (noise drawn anew at each call would make the gradients noisy), or, with
+`VocalChain(learn_noise=True)`, learned: then the response can take the fine structure of the
+user's reverb, which no noise drawn at random has (a mix's spectrogram follows its reverb's
+echoes, so a random noise with the right decays scores no better than no reverb at all on
+MR-STFT), while the per-band decays stay its envelope and its settings. Each channel's response
 is scaled to unit energy, a 10 ms fade ends it, and it is delayed by `predelay_ms` by a linear
 phase in the frequency domain (a fractional delay, so the pre-delay has a gradient). The reverb
 adds `send` times the wet signal to the dry one and is applied by FFT convolution.
@@ -32,16 +36,35 @@ def band_edges(sample_rate, edges_hz=DEFAULT_EDGES_HZ):
   return tuple(float(e) for e in edges_hz if e < 0.45 * sample_rate)
 
 
-@functools.lru_cache(maxsize=8)
-def band_noise(taps, channels, sample_rate, edges_hz, seed):
-  """Unit-variance Gaussian noise split into bands, float32 `[channels, bands, taps]` (constant)."""
-  noise_ct = np.random.default_rng(seed).standard_normal((channels, taps))
-  spectrum = np.fft.rfft(noise_ct, axis=1)
+def white_noise(taps, channels, seed):
+  """Unit-variance Gaussian noise, float32 `[channels, taps]`, drawn from `seed`."""
+  return np.random.default_rng(seed).standard_normal((channels, taps)).astype(np.float32)
+
+
+def band_masks(taps, sample_rate, edges_hz):
+  """`[bands, taps // 2 + 1]` 0/1 masks of the rfft bins of each band (they cover every bin once)."""
   freqs = np.fft.rfftfreq(taps, 1.0 / sample_rate)
   bounds = (0.0,) + tuple(edges_hz) + (np.inf,)
-  bands = [np.fft.irfft(spectrum * ((freqs >= lo) & (freqs < hi)), taps, axis=1)
-           for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-  out = np.stack(bands, axis=1).astype(np.float32)
+  return np.stack([(freqs >= lo) & (freqs < hi)
+                   for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]).astype(np.float32)
+
+
+def split_bands(noise_ct, sample_rate, edges_hz):
+  """`[channels, taps]` noise split into bands by FFT masks, `[channels, bands, taps]` (jnp).
+
+  Linear and differentiable: used on a learned noise (`VocalChain(learn_noise=True)`).
+  """
+  taps = noise_ct.shape[-1]
+  masks = jnp.asarray(band_masks(taps, sample_rate, edges_hz))
+  return jnp.fft.irfft(jnp.fft.rfft(noise_ct, axis=-1)[:, None] * masks[None], taps, axis=-1)
+
+
+@functools.lru_cache(maxsize=8)
+def band_noise(taps, channels, sample_rate, edges_hz, seed):
+  """`white_noise` split into bands, float32 `[channels, bands, taps]` (a cached constant)."""
+  spectrum = np.fft.rfft(white_noise(taps, channels, seed).astype(np.float64), axis=1)
+  masks = band_masks(taps, sample_rate, edges_hz)
+  out = np.fft.irfft(spectrum[:, None] * masks[None], taps, axis=2).astype(np.float32)
   out.setflags(write=False)
   return out
 

@@ -6,6 +6,13 @@ learns is a `mixnet.dsp` preset (`mixnet.export_preset` writes it), so it is rea
 editable, and it covers what a receptive-field model cannot: a reverb tail as long as
 `ir_seconds` and a compressor with the whole take's level.
 
+The reverb's response is a noise shaped by per-band decays. The noise is fixed by default
+(`learn_noise=False`: a few dozen parameters). With `learn_noise=True` it is learned too (one
+parameter per tap and channel): a random noise, however well its decays fit, leaves a mix's
+spectrogram as far from the target as no reverb at all, because the target's fine structure
+follows its reverb's echoes; the learned noise takes on that structure while the decay times,
+levels, pre-delay and send stay the settings a user reads and edits.
+
 Input gain staging happens outside the model: the audio it is given must already be at
 `input_lufs` (`mixnet.diffdsp.gain.staging_gain_db`, measured on the whole take), so thresholds
 are relative to the take's loudness, not the crop's.
@@ -33,6 +40,8 @@ from mixnet.models import layers
 
 # The slowest compressor attack allowed; with `max_release_ms` it bounds the compressor memory.
 MAX_ATTACK_MS = 100.0
+# The learned reverb noise's parameter (`learn_noise`).
+NOISE_KEY = "reverb_noise"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,19 +103,31 @@ def params_table(module):
 
 
 def physical(module, params):
-  """Raw parameters -> `{stage: {name: value}}` in physical units (jnp arrays)."""
+  """Raw parameters -> `{stage: {name: value}}` in physical units (jnp arrays).
+
+  With `learn_noise`, `out["reverb"]["noise"]` is the learned noise, `[channels, taps]`.
+  """
   out = {}
   for p in params_table(module):
     out.setdefault(p.stage, {})[p.name] = p.value(params[p.key])
+  if module.learn_noise:
+    out["reverb"]["noise"] = params[NOISE_KEY]
   return out
+
+
+def ir_length(module):
+  """Taps of the reverb tail (before the pre-delay)."""
+  return int(round(module.ir_seconds * module.sample_rate))
 
 
 def impulse_response(module, reverb):
   """The reverb's wet response for physical `reverb` parameters, `[taps, channels]`."""
-  taps = int(round(module.ir_seconds * module.sample_rate))
   edges = reverberation.band_edges(module.sample_rate, module.reverb_edges_hz)
-  noise = reverberation.band_noise(taps, module.channels, float(module.sample_rate), edges,
-                                   module.noise_seed)
+  if "noise" in reverb:
+    noise = reverberation.split_bands(reverb["noise"], module.sample_rate, edges)
+  else:
+    noise = reverberation.band_noise(ir_length(module), module.channels,
+                                     float(module.sample_rate), edges, module.noise_seed)
   return reverberation.impulse_response(noise, module.sample_rate, reverb["rt60_s"],
                                         reverb["band_db"], reverb["predelay_ms"],
                                         module.max_predelay_ms, reverb["buildup_ms"])
@@ -136,7 +157,9 @@ class VocalChain(nn.Module):
     max_release_ms: largest compressor release (sets the compressor-memory part of `context`).
     eq_fir_seconds: length of the frequency-sampled EQ's FIR (rounded up to a power of two).
     compressor_method: "scan" or "assoc" (`mixnet.diffdsp.dynamics`).
-    noise_seed: seed of the reverb's fixed noise.
+    noise_seed: seed of the reverb's noise (fixed, or the learned noise's initial value).
+    learn_noise: learn the reverb's noise (`[channels, ir taps]` more parameters), so the
+      response can take the fine structure of the user's reverb; its decays stay parametric.
     input_lufs: loudness the input is expected at (gain staging done outside the model).
   """
   channels: int = 1
@@ -149,6 +172,7 @@ class VocalChain(nn.Module):
   eq_fir_seconds: float = 0.18
   compressor_method: str = "scan"
   noise_seed: int = 0
+  learn_noise: bool = False
   input_lufs: float = -20.0
 
   @nn.compact
@@ -159,6 +183,9 @@ class VocalChain(nn.Module):
     for p in params_table(self):
       raw = p.raw_init()
       params[p.key] = self.param(p.key, lambda _, r=raw: jnp.asarray(r, jnp.float32))
+    if self.learn_noise:
+      params[NOISE_KEY] = self.param(NOISE_KEY, lambda _: jnp.asarray(reverberation.white_noise(
+          ir_length(self), self.channels, self.noise_seed)))
     return apply_chain(self, physical(self, params), audio_btc.astype(jnp.float32))
 
 
@@ -185,6 +212,7 @@ def to_preset(module, params, name, ir_file, output_lufs):
   """
   learned = physical(module, params)
   ir_tc = np.asarray(impulse_response(module, learned["reverb"]))
+  learned["reverb"].pop("noise", None)  # it is in the response
   settings = jax.tree.map(lambda v: np.asarray(v, np.float64).tolist(), learned)
   sat = settings["saturation"]
   preset = dsp.Preset(
@@ -237,6 +265,6 @@ def context(module):
   period = alignment(module)
   memory = dynamics.memory_samples(max(MAX_ATTACK_MS, module.max_release_ms),
                                    module.sample_rate)
-  reverb_taps = reverberation.ir_taps(int(round(module.ir_seconds * module.sample_rate)),
-                                      module.sample_rate, module.max_predelay_ms)
+  reverb_taps = reverberation.ir_taps(ir_length(module), module.sample_rate,
+                                      module.max_predelay_ms)
   return eq_fir_taps(module) + 2 * period + memory + reverb_taps, period - 1
