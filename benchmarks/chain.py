@@ -9,7 +9,9 @@ recovery: pairs mixed by `STYLE`, a `mixnet.dsp` preset that is none of the buil
   fitted with Adam on random crops and its settings are compared with the preset's: EQ curve
   RMS error over 100 Hz-10 kHz (as is, and without its mean offset), compressor threshold and
   ratio, reverb RT60 (Schroeder T20 of both responses, broadband and per octave band), and the
-  output loudness on held-out takes.
+  output loudness on held-out takes: the model's own (its learned output gain is one constant,
+  while the preset normalises every take), and as `process_file` delivers it (normalised to
+  the training mixes' median loudness, as `mixnet.engines.ModelEngine` does).
 compare: demo-style pairs (the `warm` preset, as `make demo` uses); `chain` (with and without
   the envelope loss), `hybrid` trained jointly, `hybrid` trained chain-first (half the steps on
   the chain alone, then the rest on the whole model) and the tiny `time_unet`, each for the
@@ -151,8 +153,13 @@ def recovery(args):
   true_rt = _rt60s(dsp.reverberation.impulse_response(sr, 1.0, 0.3, 25.0)[:, 0], sr)
   learned_rt = _rt60s(np.asarray(chain.impulse_response(model, learned["reverb"]))[:, 0], sr)
   apply = jax.jit(lambda x: model.apply({"params": params}, x))
-  lu = [dsp.integrated_loudness(np.asarray(apply(jnp.asarray(r[None])))[0], sr)
-        - dsp.integrated_loudness(m, sr) for r, m in zip(held_raws, held_mixes, strict=True)]
+  outs = [np.asarray(apply(jnp.asarray(r[None])))[0] for r in held_raws]
+  lu = [dsp.integrated_loudness(o, sr) - dsp.integrated_loudness(m, sr)
+        for o, m in zip(outs, held_mixes, strict=True)]
+  # As `process_file` delivers it: brought to the training mixes' median loudness.
+  delivery_lufs = float(np.median([dsp.integrated_loudness(m, sr) for m in mixes]))
+  delivered_lu = [dsp.integrated_loudness(dsp.normalize_loudness(o, sr, delivery_lufs), sr)
+                  - dsp.integrated_loudness(m, sr) for o, m in zip(outs, held_mixes, strict=True)]
   identity = np.mean([metrics.mr_stft(r, m) for r, m in zip(held_raws, held_mixes, strict=True)])
   print(f"fit: {args.steps} steps in {seconds:.0f} s, final loss {loss:.3f}; held-out MR-STFT "
         f"{evaluate(model, params, held_raws, held_mixes):.3f} (identity {identity:.3f})")
@@ -173,6 +180,8 @@ def recovery(args):
                f"{float(learned['reverb']['send_db']):.1f}", "-"))
   rows.append(("reverb build-up (ms)", "-", f"{float(learned['reverb']['buildup_ms']):.0f}", "-"))
   rows.append(("output loudness error, held out (LU)", "0", f"{np.mean(np.abs(lu)):.2f}", "0.5"))
+  rows.append(("  same, as process_file delivers it (LU)", "0",
+               f"{np.mean(np.abs(delivered_lu)):.2f}", "0.5"))
   print(f"| {'setting':<38} | true | learned | target |\n|---|---|---|---|")
   for row in rows:
     print(f"| {row[0]:<38} | {row[1]} | {row[2]} | {row[3]} |")

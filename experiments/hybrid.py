@@ -31,4 +31,5 @@ def get_config(preset="base"):
   config.data.gain_db = 0.0
   config.opt.hold = ml_collections.ConfigDict({"residual": 0.5})
   config.loss.envelope_weight = chain.ENVELOPE_WEIGHT
+  config.data.context_seconds = chain.CONTEXT_SECONDS
   return config

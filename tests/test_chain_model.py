@@ -59,6 +59,10 @@ def test_chain_keeps_shape_and_has_few_parameters(channels):
   model, params = _init(config, _vocalish(0.1, channels))
   out = jax.jit(lambda x: model.apply({"params": params}, x))(_vocalish(0.2, channels))
   assert out.shape == (1, int(0.2 * SR), channels) and np.all(np.isfinite(out))
+  # A few dozen settings, and the reverb's learned noise: one value per tap and channel.
+  assert params[chain.NOISE_KEY].shape == (channels, int(0.3 * SR))
+  assert 20 < models.param_count(config) - params[chain.NOISE_KEY].size < 300
+  config.chain.learn_noise = False
   assert 20 < models.param_count(config) < 300
   with pytest.raises(ValueError, match="built for"):
     model.apply({"params": params}, _vocalish(0.1, 3 - channels))
@@ -87,7 +91,11 @@ def test_every_parameter_gets_a_finite_nonzero_gradient():
   grads = jax.jit(jax.grad(
       lambda p: jnp.mean(jnp.abs(model.apply({"params": p}, jnp.asarray(audio)) - target))))(params)
   for key, g in grads.items():
-    assert np.all(np.isfinite(g)) and np.all(np.asarray(g) != 0.0), key
+    assert np.all(np.isfinite(g)), key
+    if key == chain.NOISE_KEY:  # every tap but the fade's last, which is multiplied by 0
+      assert np.all(np.asarray(g)[:, :-1] != 0.0)
+    else:
+      assert np.all(np.asarray(g) != 0.0), key
 
 
 @pytest.mark.parametrize("name", ["chain", "hybrid"])

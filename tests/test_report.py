@@ -236,15 +236,17 @@ def test_eq_curve_is_the_chains_eq_response(chain_report):
 
 def test_reverb_rt60s_are_the_learned_responses_per_band(chain_report):
   """Each band's measured RT60 is the Schroeder RT60 of the learned response's part in it,
-  built here from its definition: the band's fixed noise times its exponential decay (and the
-  tail's onset)."""
+  built here from its definition: the band's part of the learned noise times its exponential
+  decay (and the tail's onset)."""
   _, module, params, results, _ = chain_report
   bands = results["style_card"]["reverb"]["bands"]
   learned = chain.physical(module, params)["reverb"]
-  taps = int(round(module.ir_seconds * CHAIN_SR))
-  noise_cbt = reverberation.band_noise(
-      taps, 1, float(CHAIN_SR), reverberation.band_edges(CHAIN_SR, module.reverb_edges_hz),
-      module.noise_seed)
+  edges = reverberation.band_edges(CHAIN_SR, module.reverb_edges_hz)
+  noise_ct = np.asarray(learned["noise"], np.float64)
+  assert noise_ct.shape == (1, int(round(module.ir_seconds * CHAIN_SR)))
+  taps = noise_ct.shape[1]
+  masks = reverberation.band_masks(taps, CHAIN_SR, edges)
+  noise_cbt = np.fft.irfft(np.fft.rfft(noise_ct)[:, None] * masks[None], taps)
   t = np.arange(taps) / CHAIN_SR
   for b, band in enumerate(bands):
     rt60 = float(learned["rt60_s"][b])
@@ -264,6 +266,7 @@ def test_hybrid_style_card_is_its_chain_and_time_unet_has_none():
   module = hybrid.chain_of(models.build(config.model))
   # The card reads only the chain's parameters (the U-Net's are left out: it compiles slowly).
   params = {"chain": {p.key: p.raw_init() + 0.5 for p in chain.params_table(module)}}
+  params["chain"][chain.NOISE_KEY] = reverberation.white_noise(int(0.5 * CHAIN_SR), 1, 3)
   card = style.compute(config.model, params)
   threshold = float(chain.physical(module, params["chain"])["compressor"]["threshold_db"])
   assert card["compressor"]["threshold_db"] == pytest.approx(threshold)
