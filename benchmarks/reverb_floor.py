@@ -4,10 +4,10 @@ Run:
   .venv/bin/python benchmarks/reverb_floor.py --takes 6
 
 Takes `benchmarks/quality.py`'s style (EQ, compressor, saturation, a 1.1 s Freeverb reverb,
-loudness) and mixes held-out-like takes (seeds of the quality benchmark's held-out set) with its numpy
-chain, then again with the reverb stage changed, and prints the mean MR-STFT (`metrics.mr_stft`)
-of each variant against the true mix (the chain's stages before the reverb are exact here, so
-what remains is the reverb's):
+loudness) and mixes held-out-like takes (seeds of the quality benchmark's held-out set) with
+its numpy chain, then again with the reverb stage changed, and prints the mean MR-STFT
+(`metrics.mr_stft`) of each variant against the true mix (the chain's stages before the reverb
+are exact here, so what remains is the reverb's):
   noise twin      the reverb's response replaced by noise with the same energy envelope in each
                   of the chain's decay bands (its envelope smoothed over 23 ms): the best that a
                   filtered-noise reverb with perfect decay times, levels and pre-delay can do;
@@ -20,8 +20,8 @@ Compare with the static EQ baseline of `benchmarks/quality.py` (its first table)
 import argparse
 
 import numpy as np
-
 import quality  # benchmarks/quality.py, beside this file
+
 from mixnet import dsp, metrics
 from mixnet.data import synthetic
 from mixnet.diffdsp import reverberation as diff_reverberation
@@ -35,7 +35,8 @@ def noise_twin(ir_t, sample_rate, seed, smooth=256):
   taps = len(ir_t)
   edges = diff_reverberation.band_edges(sample_rate)
   masks = diff_reverberation.band_masks(taps, sample_rate, edges)
-  spectrum, noise = np.fft.rfft(ir_t), np.fft.rfft(np.random.default_rng(seed).standard_normal(taps))
+  spectrum = np.fft.rfft(ir_t)
+  noise = np.fft.rfft(np.random.default_rng(seed).standard_normal(taps))
   window = np.hanning(2 * smooth + 1)
   window /= window.sum()
   out = np.zeros(taps)

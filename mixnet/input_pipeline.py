@@ -41,8 +41,9 @@ sample and channel: raw and mix, float32).
 Evaluation (`create_eval_dataset`): every validation file cut into consecutive segment-long
 windows in file order, each with the file's id, its start sample and how many of its samples are
 real (the last window of a file is zero-padded); the last batch may be smaller. Raw windows carry
-the context before them as training crops do, so a long-memory model is scored warmed up. Validation joins
-a file's windows back together and scores the whole file, as the evaluation report does.
+the context before them as training crops do: a long-memory model is scored warmed up.
+Validation joins a file's windows back together and scores the whole file, as the evaluation
+report does.
 """
 
 import numpy as np
@@ -244,10 +245,10 @@ def create_eval_dataset(data_config, data_dir, batch_size, shard_index=0, num_sh
 
   Returns:
     tf.data.Dataset of {"raw": float32 `[batch, context + segment, channels]` (the window and
-    the `data.context_seconds` before it), "mixed": float32 `[batch, segment, channels]`; "file": int32
-    id (host index * FILE_ID_STRIDE + file index), "start": the window's first sample in the
-    file, "valid": how many of its samples are the file's (the rest is zero padding). Batches
-    hold `batch_size` windows, the last one possibly fewer.
+    the `data.context_seconds` before it), "mixed": float32 `[batch, segment, channels]`;
+    "file": int32 id (host index * FILE_ID_STRIDE + file index), "start": the window's first
+    sample in the file, "valid": how many of its samples are the file's (the rest is zero
+    padding). Batches hold `batch_size` windows, the last one possibly fewer.
   """
   builder = open_dataset(data_config, data_dir)
   split = "validation" if has_validation(builder) else "train"

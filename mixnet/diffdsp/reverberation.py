@@ -42,7 +42,7 @@ def white_noise(taps, channels, seed):
 
 
 def band_masks(taps, sample_rate, edges_hz):
-  """`[bands, taps // 2 + 1]` 0/1 masks of the rfft bins of each band (they cover every bin once)."""
+  """0/1 masks `[bands, taps // 2 + 1]` of each band's rfft bins (they cover every bin once)."""
   freqs = np.fft.rfftfreq(taps, 1.0 / sample_rate)
   bounds = (0.0,) + tuple(edges_hz) + (np.inf,)
   return np.stack([(freqs >= lo) & (freqs < hi)
