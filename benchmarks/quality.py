@@ -18,7 +18,8 @@ Run:
 4. Prints one table (MR-STFT and its ratio to the static baseline, loudness error, SI-SDR, steps
    and minutes trained per model), the per-voice breakdown (sung vs spoken, low vs high voices:
    base note below or above 165 Hz), and, with `--learning_curve`, the `--curve_run` model
-   trained on the first 30, 60, ... training pairs for the same budget.
+   trained on the first 30, 60, ... training pairs for the same budget (or, with
+   `--curve_steps`, the same number of steps).
 The budget is wall time on this machine as it is loaded when the run starts (the header shows
 the load average): on a shared machine every model gets fewer steps than on a quiet one.
 """
@@ -138,14 +139,18 @@ def _subset(train_dir, count, work):
   return folder
 
 
-def train_and_report(config, minutes, train_dir, test_dir, work, tag, overrides):
-  """Trains `config` for `minutes` on `train_dir` and evaluates it; returns the report's results."""
+def train_and_report(config, minutes, train_dir, test_dir, work, tag, overrides, steps=None):
+  """Trains `config` for `minutes` (or `steps`) on `train_dir`; returns the report's results."""
   run_work = os.path.join(work, tag)
   os.makedirs(run_work, exist_ok=True)
-  rate = measure_steps_per_second(config, run_work, train_dir, overrides)
-  steps = max(10, int(rate * minutes * 60 * 0.9))  # ~10% for evaluations and checkpoints
-  print(f"{tag}: {config} at {rate:.2f} steps/s -> {steps} steps for {minutes:g} min "
-        f"(load {os.getloadavg()[0]:.1f})", flush=True)
+  if steps is None:
+    rate = measure_steps_per_second(config, run_work, train_dir, overrides)
+    steps = max(10, int(rate * minutes * 60 * 0.9))  # ~10% for evaluations and checkpoints
+    print(f"{tag}: {config} at {rate:.2f} steps/s -> {steps} steps for {minutes:g} min "
+          f"(load {os.getloadavg()[0]:.1f})", flush=True)
+  else:
+    rate = float("nan")
+    print(f"{tag}: {config} for {steps} steps", flush=True)
   run = os.path.join(run_work, "run")
   shutil.rmtree(run, ignore_errors=True)  # train from scratch within the budget
   t0 = time.time()
@@ -222,6 +227,9 @@ def main():
   parser.add_argument("--learning_curve", default="",
                       help="comma-separated training pair counts for --curve_run, e.g. 30,60")
   parser.add_argument("--curve_run", default="experiments/chain.py:tiny@5")
+  parser.add_argument("--curve_steps", type=int, default=None,
+                      help="train every learning-curve point this many steps instead of for "
+                           "--curve_run's minutes (then only the data differs between points)")
   parser.add_argument("--workdir", default="/tmp/mixnet_quality")
   parser.add_argument("--train_pairs", type=int, default=120)
   parser.add_argument("--test_pairs", type=int, default=30)
@@ -250,8 +258,9 @@ def main():
     config, minutes = _parse_run(args.curve_run)
     for count in [int(c) for c in args.learning_curve.split(",")]:
       subset = _subset(train_dir, count, work) if count < args.train_pairs else train_dir
-      curve[count] = train_and_report(config, minutes, subset, test_dir, work, f"curve{count}",
-                                      args.override)["average"]["model"]["mr_stft"]
+      results = train_and_report(config, minutes, subset, test_dir, work, f"curve{count}",
+                                 args.override, args.curve_steps)
+      curve[count] = results["average"]["model"]["mr_stft"]
     print(f"\nlearning curve, {args.curve_run}: held-out MR-STFT by training pairs\n\n"
           "| pairs | MR-STFT | / static |\n|---|---|---|")
     for count, value in curve.items():
