@@ -130,6 +130,8 @@ def get_config(preset="base"):
       # then it trains with an optimizer of its own (see mixnet.optimizer); hybrid holds its
       # residual so that the chain trains first.
       hold=ml_collections.ConfigDict(),
+      # {top-level parameter group: its own peak learning rate}; the others use learning_rate.
+      group_learning_rate=ml_collections.ConfigDict(),
   ))
 
   config.train = ml_collections.ConfigDict(dict(

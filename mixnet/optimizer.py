@@ -11,7 +11,10 @@ AdamW with global-norm gradient clipping. The learning rate warms up linearly fr
 initial values for the first `fraction * num_steps` steps, then trains them with an optimizer of
 their own that starts there (fresh Adam moments; warm-up and cosine over the remaining steps).
 `hybrid` uses it to train its chain first and its residual U-Net after (`experiments/hybrid.py`).
-Each group then clips its own gradient norm; without `hold` the clipping is global.
+`config.opt.group_learning_rate` ({parameter group: peak learning rate}) gives a group its own
+peak rate (same warm-up and schedule shape); `hybrid` trains its residual U-Net at the U-Net's
+own rate beside the chain's larger one. A group that is held or has its own rate clips its own
+gradient norm; without either the clipping is global.
 """
 
 from typing import NamedTuple
@@ -75,21 +78,30 @@ def _adamw(opt_config, lr_fn):
                       weight_decay=opt_config.weight_decay)]
 
 
-def _group_labels(held):
-  """params -> the same tree of labels: "hold:<group>" for held groups, "train" for the rest."""
+def _label(group, held):
+  return f"hold:{group}" if group in held else f"rate:{group}"
+
+
+def _group_labels(own, held):
+  """params -> the same tree of labels: `_label` for groups in `own`, "train" for the rest."""
   def labels(params):
-    missing = sorted(set(held) - set(params))
+    missing = sorted(set(own) - set(params))
     if missing:
       raise errors.MixnetError(
-          f"config.opt.hold: {', '.join(missing)} is not a parameter group of the model "
+          f"config.opt: {', '.join(missing)} is not a parameter group of the model "
           f"(its groups: {', '.join(sorted(params))})")
-    return {k: jax.tree.map(lambda _, k=k: f"hold:{k}" if k in held else "train", v)
+    return {k: jax.tree.map(lambda _, k=k: _label(k, held) if k in own else "train", v)
             for k, v in params.items()}
   return labels
 
 
+def group_learning_rates(opt_config):
+  """{parameter group: its own peak learning rate} from `opt_config.group_learning_rate`."""
+  return {k: float(v) for k, v in dict(opt_config.get("group_learning_rate", {})).items()}
+
+
 def create_optimizer(opt_config, num_steps, plateau_accumulation=1):
-  """AdamW with gradient-norm clipping, the configured schedule and held groups (`hold`).
+  """AdamW with gradient-norm clipping, the configured schedule, held groups and group rates.
 
   Args:
     opt_config: `config.opt`.
@@ -98,18 +110,25 @@ def create_optimizer(opt_config, num_steps, plateau_accumulation=1):
       observation (the training loop passes its logging interval).
 
   Returns:
-    (tx, lr_fn): the optax transformation and the schedule (of the groups that are not held)
-    before any plateau scaling.
+    (tx, lr_fn): the optax transformation and the schedule (of the groups that are neither held
+    nor have their own rate) before any plateau scaling.
   """
   lr_fn = create_learning_rate_fn(opt_config, num_steps)
   held = hold_steps(opt_config, num_steps)
-  if not held:
+  rates = group_learning_rates(opt_config)
+  own = sorted(set(held) | set(rates))
+  if not own:
     parts = _adamw(opt_config, lr_fn)
   else:
-    transforms = {f"hold:{k}": hold_then(optax.chain(*_adamw(opt_config, create_learning_rate_fn(
-        opt_config, max(1, num_steps - steps)))), steps) for k, steps in held.items()}
-    transforms["train"] = optax.chain(*_adamw(opt_config, lr_fn))
-    parts = [optax.multi_transform(transforms, _group_labels(held))]
+    transforms = {"train": optax.chain(*_adamw(opt_config, lr_fn))}
+    for group in own:
+      group_config = opt_config.copy_and_resolve_references()
+      group_config.learning_rate = rates.get(group, opt_config.learning_rate)
+      steps = held.get(group, 0)
+      inner = optax.chain(*_adamw(group_config, create_learning_rate_fn(
+          group_config, max(1, num_steps - steps))))
+      transforms[_label(group, held)] = hold_then(inner, steps) if steps else inner
+    parts = [optax.multi_transform(transforms, _group_labels(own, held))]
   if opt_config.schedule == "plateau":
     parts.append(optax.contrib.reduce_on_plateau(
         factor=opt_config.plateau_factor, patience=opt_config.plateau_patience,

@@ -100,11 +100,15 @@ def problems(config):
 
 def _hold_problems(config):
   hold = dict(config.opt.get("hold", {}))
+  rates = dict(config.opt.get("group_learning_rate", {}))
   found = [f"config.opt.hold.{k}={v!r}: must be in [0, 1)" for k, v in hold.items()
            if not (_number(v) and 0 <= v < 1)]
-  groups = models.param_groups(config.model) if hold else []
-  found += [f"config.opt.hold.{k}: not a parameter group of {config.model.name} (its groups: "
-            f"{', '.join(groups)})" for k in hold if k not in groups]
+  found += [f"config.opt.group_learning_rate.{k}={v!r}: must be a number > 0"
+            for k, v in rates.items() if not (_number(v) and v > 0)]
+  groups = models.param_groups(config.model) if hold or rates else []
+  for field, named in (("hold", hold), ("group_learning_rate", rates)):
+    found += [f"config.opt.{field}.{k}: not a parameter group of {config.model.name} (its "
+              f"groups: {', '.join(groups)})" for k in named if k not in groups]
   return found
 
 

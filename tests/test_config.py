@@ -113,11 +113,15 @@ def test_chain_configs_pass_the_checks_and_their_own_rules_are_checked():
   config = hybrid.get_config("tiny")
   config.data.gain_db = 3.0
   config.opt.hold = ml_collections.ConfigDict({"residual": 1.0, "unet": 0.2})
+  config.opt.group_learning_rate = ml_collections.ConfigDict({"residual": 0.0, "reverb": 1e-3})
   assert train_config.problems(config) == [
       "config.data.gain_db=3.0: must be 0 for a hybrid model, whose input is staged to a fixed "
       "loudness per take (a random gain would undo it)",
       "config.opt.hold.residual=1.0: must be in [0, 1)",
+      "config.opt.group_learning_rate.residual=0.0: must be a number > 0",
       "config.opt.hold.unet: not a parameter group of hybrid (its groups: chain, residual)",
+      "config.opt.group_learning_rate.reverb: not a parameter group of hybrid (its groups: "
+      "chain, residual)",
   ]
 
 

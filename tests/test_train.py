@@ -266,8 +266,25 @@ def test_held_group_keeps_its_values_then_starts_a_fresh_optimizer(tiny_config):
                           {"v": np.ones(2, np.float32)})
   np.testing.assert_allclose(history[4]["residual"]["v"], 1.0 + np.asarray(first["v"]),
                              rtol=1e-6)
-  with pytest.raises(errors.MixnetError, match="opt.hold: residual is not a parameter group"):
+  with pytest.raises(errors.MixnetError, match="config.opt: residual is not a parameter group"):
     tx.init({"chain": params["chain"]})
+
+
+def test_group_learning_rate_scales_only_that_groups_updates(tiny_config):
+  """`opt.group_learning_rate`: a group's Adam steps follow its own peak rate."""
+  opt = tiny_config().opt
+  opt.update(warmup_steps=0, weight_decay=0.0, learning_rate=1e-2)
+  params = {"chain": {"w": np.ones(3, np.float32)}, "residual": {"v": np.ones(2, np.float32)}}
+  grads = jax.tree.map(lambda p: np.full_like(p, 0.3), params)
+  plain, _ = optimizer.create_optimizer(opt, num_steps=8)
+  opt.group_learning_rate = ml_collections.ConfigDict({"residual": 1e-3})
+  tx, _ = optimizer.create_optimizer(opt, num_steps=8)
+  reference, _ = plain.update(grads, plain.init(params), params)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  np.testing.assert_allclose(updates["chain"]["w"], reference["chain"]["w"], rtol=1e-6)
+  np.testing.assert_allclose(updates["residual"]["v"], 0.1 * reference["residual"]["v"],
+                             rtol=1e-5)
+  assert abs(float(updates["residual"]["v"][0])) > 0
 
 
 def test_reduce_on_plateau_scales_updates_when_loss_stalls(tiny_config):
