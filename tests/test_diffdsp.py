@@ -57,6 +57,36 @@ def test_fft_convolve_is_causal_linear_convolution():
     np.testing.assert_allclose(got[:, c], want, atol=1e-5)
 
 
+@pytest.mark.parametrize("taps,block", [(40, 64), (64, 64), (300, 64), (900, 128)])
+def test_partitioned_convolution_is_the_same_convolution(taps, block):
+  """Blocks and partitions with remainders, a response longer than the signal, a shared one."""
+  rng = np.random.default_rng(taps)
+  x_btc = rng.standard_normal((2, 700, 2)).astype(np.float32)
+  for h_tc in (rng.standard_normal((taps, 2)), rng.standard_normal((taps, 1))):
+    h_tc = h_tc.astype(np.float32)
+    got = np.asarray(core.partitioned_convolve(jnp.asarray(x_btc), jnp.asarray(h_tc[:700]),
+                                               block))
+    for b, c in np.ndindex(2, 2):
+      want = np.convolve(x_btc[b, :, c], h_tc[:, min(c, h_tc.shape[1] - 1)])[:700]
+      np.testing.assert_allclose(got[b, :, c], want, atol=1e-4)
+  # 700 samples take fft_convolve's one-FFT path: the gradients of the two forms agree too.
+  grads = [jax.grad(lambda h, f=f: jnp.sum(jnp.sin(f(jnp.asarray(x_btc), h))))(
+      jnp.asarray(h_tc[:700])) for f in (core.fft_convolve,
+                                         lambda x, h: core.partitioned_convolve(x, h, block))]
+  np.testing.assert_allclose(np.asarray(grads[1]), np.asarray(grads[0]), rtol=1e-3, atol=1e-3)
+
+
+def test_long_signals_take_the_partitioned_path():
+  x_btc = jnp.asarray(_noise(3 * core.BLOCK / SR)[None])
+  h_tc = jnp.asarray(_noise(0.01, seed=1))
+  np.testing.assert_allclose(np.asarray(core.fft_convolve(x_btc, h_tc)),
+                             np.asarray(core.partitioned_convolve(x_btc, h_tc, core.BLOCK)),
+                             atol=1e-6)
+  want = scipy.signal.fftconvolve(np.asarray(x_btc)[0, :, 0], np.asarray(h_tc)[:, 0])
+  np.testing.assert_allclose(np.asarray(core.fft_convolve(x_btc, h_tc))[0, :, 0],
+                             want[:x_btc.shape[1]], atol=1e-4)
+
+
 def test_eq_response_is_the_rbj_formula():
   size = 4096
   for (b, a), band in zip(filters.eq_sections(_eq(), SR), _eq_bands(), strict=True):
