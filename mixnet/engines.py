@@ -19,7 +19,6 @@ loudness of the full-style output, so the blend changes the sound, not the level
 """
 
 import dataclasses
-import functools
 import time
 
 import jax
@@ -190,9 +189,7 @@ class Stage:
   @classmethod
   def create(cls, model_config, params, sample_rate, chunk_seconds, batch_size):
     """The jitted model of `model_config`: `chunk_seconds` of new audio per full chunk."""
-    model = models.build(model_config)
-    apply = jax.jit(functools.partial(model.apply,
-                                      {"params": jax.tree.map(jnp.asarray, params)}))
+    apply = jax.jit(models.inference_fn(model_config, jax.tree.map(jnp.asarray, params)))
     return cls(apply, chunking.ChunkPlan.create(model_config, chunk_seconds, sample_rate),
                batch_size)
 

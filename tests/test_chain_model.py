@@ -10,7 +10,7 @@ import scipy.signal
 from experiments import base
 from experiments import chain as chain_config
 from experiments import hybrid as hybrid_config
-from mixnet import chunking, dsp, losses, models
+from mixnet import chunking, dsp, engines, losses, models
 from mixnet.data import synthetic
 from mixnet.diffdsp import filters, gain
 from mixnet.models import chain
@@ -123,6 +123,24 @@ def test_chunked_inference_equals_one_pass(name):
     assert np.linalg.norm(whole - alone[0, plan.left:plan.left + audio.shape[1]]) < (
         0.05 * np.linalg.norm(whole))
     assert models.alignment(config) == 16  # lcm(control period 8, total stride 16)
+
+
+@pytest.mark.parametrize("name", ["chain", "hybrid"])
+def test_inference_fn_equals_apply(name):
+  """The chain's responses, computed once for fixed parameters, give `apply`'s output.
+
+  The hybrid runs as inference runs it: its stages (chain, then U-Net) in series.
+  """
+  config = _config(name)
+  audio = _vocalish(3 * 8192 / SR, seed=3)  # long enough for the partitioned convolution
+  model, params = _init(config, audio[:, :512])
+  want = np.asarray(jax.jit(lambda x: model.apply({"params": params}, x))(audio))
+  got = audio
+  for stage_config, stage_params in engines.model_stages(config, params):
+    got = jax.jit(models.inference_fn(stage_config, stage_params))(got)
+  got = np.asarray(got)
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  assert np.max(np.abs(want)) > 0.05
 
 
 def test_input_staging_loudness_is_known_per_model():

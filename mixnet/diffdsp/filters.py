@@ -109,7 +109,11 @@ def fir_size(sample_rate, seconds):
   return 1 << int(np.ceil(np.log2(max(seconds * sample_rate, 2))))
 
 
+def eq_fir(eq, sample_rate, size):
+  """The EQ as a causal FIR of `size` taps (frequency-sampled biquads), float32 `[size, 1]`."""
+  return jnp.fft.irfft(eq_response(eq, sample_rate, size), size)[:, None].astype(jnp.float32)
+
+
 def equalize(x_btc, eq, sample_rate, size):
-  """Applies the EQ as a causal `size`-tap FIR (frequency-sampled biquads), float32 `[b, t, c]`."""
-  fir_t = jnp.fft.irfft(eq_response(eq, sample_rate, size), size)
-  return core.fft_convolve(x_btc, fir_t[:, None].astype(jnp.float32))
+  """Applies the EQ as a causal `size`-tap FIR (`eq_fir`), float32 `[batch, time, channels]`."""
+  return core.fft_convolve(x_btc, eq_fir(eq, sample_rate, size))

@@ -55,6 +55,20 @@ def learned_chain(model_config, params):
   return None
 
 
+def inference_fn(model_config, params):
+  """`audio_btc -> mixed_btc` of the model with fixed `params` (to be jitted for inference).
+
+  Equal to `build(model_config).apply({"params": params}, audio_btc)`; a model whose library
+  has `inference_fn(module, params)` computes there, once, what depends on its parameters
+  alone (the chain's EQ FIR and reverb response).
+  """
+  model = build(model_config)
+  library = _lookup(model_config)[1]
+  if hasattr(library, "inference_fn"):
+    return library.inference_fn(model, params)
+  return lambda audio_btc: model.apply({"params": params}, audio_btc)
+
+
 def style_card(model_config, params):
   """A learned chain's settings in physical units, `[{stage, name, value, unit}]`; else None.
 

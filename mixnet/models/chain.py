@@ -133,15 +133,37 @@ def impulse_response(module, reverb):
                                         module.max_predelay_ms, reverb["buildup_ms"])
 
 
-def apply_chain(module, settings, audio_btc):
-  """Runs the chain with physical `settings` (from `physical`) on `[batch, time, channels]`."""
-  x = filters.equalize(audio_btc, settings["eq"], module.sample_rate, eq_fir_taps(module))
+def responses(module, settings):
+  """(EQ FIR `[taps, 1]`, reverb response `[taps, channels]`) of physical `settings`."""
+  return (filters.eq_fir(settings["eq"], module.sample_rate, eq_fir_taps(module)),
+          impulse_response(module, settings["reverb"]))
+
+
+def apply_chain(module, settings, audio_btc, fir_and_ir=None):
+  """Runs the chain with physical `settings` (from `physical`) on `[batch, time, channels]`.
+
+  `fir_and_ir`: `responses(module, settings)` when already computed (inference), else None.
+  """
+  fir, ir = responses(module, settings) if fir_and_ir is None else fir_and_ir
+  x = core.fft_convolve(audio_btc, fir)
   x = dynamics.compress(x, module.sample_rate, settings["compressor"], module.compressor_method)
   sat = settings["saturation"]
   x = saturation.saturate(x, sat["drive_db"], sat["mix"])
-  x = reverberation.reverb(x, impulse_response(module, settings["reverb"]),
-                           settings["reverb"]["send_db"])
+  x = reverberation.reverb(x, ir, settings["reverb"]["send_db"])
   return gain.output_level(x, settings["output"]["gain_db"])
+
+
+def inference_fn(module, params):
+  """`audio_btc -> module.apply({"params": params}, audio_btc)` for fixed `params`.
+
+  The settings, the EQ's FIR and the reverb's response depend on the parameters alone, so they
+  are computed here once instead of in every chunk's call (the response alone took about a
+  fifth of a 32 s chunk's time).
+  """
+  settings = physical(module, params)
+  fir_and_ir = jax.block_until_ready(responses(module, settings))
+  return lambda audio_btc: apply_chain(module, settings, audio_btc.astype(jnp.float32),
+                                       fir_and_ir)
 
 
 class VocalChain(nn.Module):
