@@ -30,6 +30,7 @@ silently zeroed) and goes through the true-peak limiter at `ceiling_db`. `proces
 writes over its input and never replaces an existing file unless asked to.
 """
 
+import concurrent.futures
 import os
 import time
 
@@ -225,7 +226,11 @@ def process_file(in_path, out_path, model_path=None, preset="default", strict=Fa
                                  ceiling_db=processor.ceiling_db)
     out_sr = sample_rate
   seconds = time.time() - t0
-  audio.save(out_path, out_tc, out_sr, overwrite=overwrite)
+  # The summary's loudness is measured while the file is written (both run outside the GIL).
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    loudness = pool.submit(dsp.integrated_loudness, out_tc, out_sr)
+    audio.save(out_path, out_tc, out_sr, overwrite=overwrite)
+    loudness_lufs = loudness.result()
   duration = raw_tc.shape[0] / sr
   peak = float(np.max(np.abs(out_tc)))
   return {
@@ -239,7 +244,7 @@ def process_file(in_path, out_path, model_path=None, preset="default", strict=Fa
       "seconds": seconds,
       "realtime_factor": duration / max(seconds, 1e-9),
       "peak_dbfs": 20 * np.log10(max(peak, 1e-10)),
-      "loudness_lufs": dsp.integrated_loudness(out_tc, out_sr),
+      "loudness_lufs": loudness_lufs,
       "sample_rate": out_sr,
       "channels": out_tc.shape[1],
   }
