@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mixnet import audio, chunking, dsp, engines, models, silence
+from mixnet import audio, chunking, dsp, engines, infer, models, silence
 from mixnet.diffdsp import dynamics, filters, gain, reverberation, saturation
 from mixnet.models import chain
 
@@ -51,6 +51,8 @@ def model_parts(backend, x_tc, sr, out_path):
       ("true-peak limiter", lambda: dsp.true_peak_limit(y_tc, sr, ceiling_db=-1.0)),
       ("summary loudness", lambda: dsp.integrated_loudness(limited_tc, sr)),
       ("write", lambda: audio.save(out_path, limited_tc, sr)),
+      ("write + loudness (as run)", lambda: infer.save_and_measure(out_path, limited_tc, sr,
+                                                                  True)),
   ]
 
 
@@ -66,7 +68,9 @@ def print_parts(engines_by_name, in_path, out_path, repeats):
       parts = [("read", lambda: audio.load(out_path)),
                ("dsp chain", lambda p=processor: dsp.process(x_tc, sr, p.preset)),
                ("summary loudness", lambda: dsp.integrated_loudness(x_tc, sr)),
-               ("write", lambda: audio.save(out_path, x_tc, sr))]
+               ("write", lambda: audio.save(out_path, x_tc, sr)),
+               ("write + loudness (as run)", lambda: infer.save_and_measure(out_path, x_tc, sr,
+                                                                           True))]
     print(f"{name}: parts of process_file (s)")
     for part, fn in parts:
       print(f"  {part:<26}{best_seconds(fn, repeats):>8.3f}", flush=True)

@@ -186,6 +186,18 @@ def check_output(out_path, in_path, overwrite=False):
     raise audio.AudioError(f"{out_path}: output folder {out_dir} is not writable")
 
 
+def save_and_measure(out_path, out_tc, sample_rate, overwrite):
+  """`audio.save`s float32 `[time, channels]`; returns its integrated loudness (LUFS).
+
+  The loudness is measured in a thread while the file is written: both spend their time in C
+  code that releases the GIL.
+  """
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    loudness = pool.submit(dsp.integrated_loudness, out_tc, sample_rate)
+    audio.save(out_path, out_tc, sample_rate, overwrite=overwrite)
+    return loudness.result()
+
+
 def process_file(in_path, out_path, model_path=None, preset="default", strict=False,
                  sample_rate=None, channels=None, processor=None, overwrite=False,
                  **processor_kwargs):
@@ -226,11 +238,7 @@ def process_file(in_path, out_path, model_path=None, preset="default", strict=Fa
                                  ceiling_db=processor.ceiling_db)
     out_sr = sample_rate
   seconds = time.time() - t0
-  # The summary's loudness is measured while the file is written (both run outside the GIL).
-  with concurrent.futures.ThreadPoolExecutor(1) as pool:
-    loudness = pool.submit(dsp.integrated_loudness, out_tc, out_sr)
-    audio.save(out_path, out_tc, out_sr, overwrite=overwrite)
-    loudness_lufs = loudness.result()
+  loudness_lufs = save_and_measure(out_path, out_tc, out_sr, overwrite)
   duration = raw_tc.shape[0] / sr
   peak = float(np.max(np.abs(out_tc)))
   return {
