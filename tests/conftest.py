@@ -91,6 +91,10 @@ def pytest_configure(config):
   (as do their subprocesses); a cache already set in the environment is used as is. jax writes
   an entry without a lock: a process that reads one while another writes it warns and compiles.
   """
+  # xdist otherwise queues files by test count (most first), which would start the slow
+  # one-test files last: `pytest_collection_modifyitems`' order is the one the workers get.
+  if hasattr(config.option, "loadscopereorder"):
+    config.option.loadscopereorder = False
   if _XLA_CACHE in os.environ:
     return
   config.xla_cache_dir = tempfile.mkdtemp(prefix="mixnet-test-xla-cache-")
