@@ -113,7 +113,8 @@ def evaluate(model, params, raws, mixes):
 
 
 def _init(model, raws):
-  return jax.jit(model.init)(jax.random.key(0), jnp.asarray(raws[0][None, :4096]))["params"]
+  return models.init_variables(model, jax.random.key(0),
+                               jnp.asarray(raws[0][None, :4096]))["params"]
 
 
 def _model(module, sample_rate, preset="tiny"):

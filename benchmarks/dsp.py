@@ -47,7 +47,7 @@ def exported_preset(folder):
   config = chain_config.get_config()
   config.sample_rate = SAMPLE_RATE
   module = models.build(config.model)
-  params = jax.jit(module.init)(jax.random.key(0), jnp.zeros((1, 256, 1)))["params"]
+  params = models.init_variables(module, jax.random.key(0), jnp.zeros((1, 256, 1)))["params"]
   preset, ir_tc = chain.to_preset(module, params, "exported", "exported_ir.wav", -16.0)
   audio.save(os.path.join(folder, "exported_ir.wav"), ir_tc, SAMPLE_RATE, subtype="FLOAT")
   path = os.path.join(folder, "exported.json")

@@ -63,7 +63,8 @@ def _load_config(spec):
 def write_checkpoint(config, workdir):
   """Saves freshly initialised parameters as the run's best checkpoint."""
   model = models.build(config.model)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 4096, config.model.channels)))["params"]
+  params = models.init_variables(model, jax.random.key(0),
+                                 jnp.zeros((1, 4096, config.model.channels)))["params"]
   ckpts = checkpoints.RunCheckpoints(workdir)
   ckpts.save_best(0, params, checkpoints.make_meta(config, 0, 0.0), 0.0)
   ckpts.wait()
@@ -90,7 +91,8 @@ print(f"{t1 - t0:.2f} {t2 - t1:.2f} {t3 - t2:.2f} {t4 - t3:.2f}")
 def cold_start(config, folder, in_path):
   """Seconds of each phase of a fresh process that loads a model file and mixes `in_path`."""
   model = models.build(config.model)
-  params = model.init(jax.random.key(0), jnp.zeros((1, 4096, config.model.channels)))["params"]
+  params = models.init_variables(model, jax.random.key(0),
+                                 jnp.zeros((1, 4096, config.model.channels)))["params"]
   path = model_file.save(os.path.join(folder, "model.mixnet"), jax.tree.map(np.asarray, params),
                          checkpoints.make_meta(config, 0, 0.0))
   t0 = time.perf_counter()

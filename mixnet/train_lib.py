@@ -62,8 +62,7 @@ def create_train_state(config, model, tx, rng):
   """Initialises params (from `rng`), optimizer state and EMA for `config`'s input shape."""
   dummy = jnp.zeros((1, input_pipeline.segment_length(config.data), config.model.channels),
                     jnp.float32)
-  # One compiled program: eager init runs op by op (hundreds of tiny compiles).
-  params = jax.jit(model.init)(rng, dummy)["params"]
+  params = models.init_variables(model, rng, dummy)["params"]
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,

@@ -36,14 +36,10 @@ def _signal(seconds, seed=0):
 def _params(config, scale=0.5):
   """Parameters away from the initial values, so that every stage shapes the output.
 
-  A hybrid's U-Net residual moves less (`scale / 25`): its output stays at an audio level. The
-  initial draw is one compiled program with jax's non-partitionable threefry (any draw will do,
-  it is perturbed; XLA compiles it several times faster on CPU than an eager or partitionable
-  init).
+  A hybrid's U-Net residual moves less (`scale / 25`): its output stays at an audio level.
   """
   model = models.build(config)
-  with jax.threefry_partitionable(False):
-    params = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 512, 1)))["params"]
+  params = models.init_variables(model, jax.random.key(0), jnp.zeros((1, 512, 1)))["params"]
   rng = np.random.default_rng(1)
 
   def perturb(tree, sigma):

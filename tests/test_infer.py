@@ -35,10 +35,7 @@ def _model(name):
   config.spectral_unet.base_width = 4
   config.spectral_unet.max_width = 16
   model = models.build(config)
-  # jax's non-partitionable threefry: the same initialisers, other bits (any draw will do, it is
-  # perturbed below), and XLA compiles the init about 5x faster on CPU.
-  with jax.threefry_partitionable(False):
-    params = jax.jit(model.init)(jax.random.key(1), jnp.zeros((1, 4096, 1)))["params"]
+  params = models.init_variables(model, jax.random.key(1), jnp.zeros((1, 4096, 1)))["params"]
   # Random init is near identity; perturb so every layer matters for the comparison (numpy
   # noise: one jax.random call per parameter shape would compile once per shape).
   rng = np.random.default_rng(1)

@@ -41,18 +41,15 @@ def _init(config, audio):
 
   Initial parameters depend on the config and the key, not on the audio's length, so each
   config is initialised once for the whole file, as one compiled program (an eager init
-  compiles each of its ops, and a jitted one compiles anew for every input length). The draw
-  uses jax's non-partitionable threefry: the same initialisers and distributions, other random
-  bits, and XLA compiles it about 5x faster on CPU (the partitionable one takes 20-40 s per
-  U-Net on 2 CPUs). What these tests check (shapes, near-identity at init, fitting, context)
-  holds for any draw.
+  compiles each of its ops, and a jitted one compiles anew for every input length), by
+  `models.init_variables`. What these tests check (shapes, near-identity at init, fitting,
+  context) holds for any draw.
   """
   model = models.build(config)
   key = config.to_json()
   if key not in _VARIABLES:
     dummy = jnp.zeros((1, models.alignment(config), audio.shape[-1]), jnp.float32)
-    with jax.threefry_partitionable(False):
-      _VARIABLES[key] = jax.jit(model.init)(jax.random.PRNGKey(0), dummy)
+    _VARIABLES[key] = models.init_variables(model, jax.random.PRNGKey(0), dummy)
   variables = _VARIABLES[key]
   assert list(variables) == ["params"], "models must hold parameters only"
   return model, variables["params"]
