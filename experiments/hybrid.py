@@ -9,9 +9,10 @@ The U-Net part has the preset's `time_unet` settings (base or tiny); it starts n
 so training starts from the chain alone. Training is chain first: the residual is held at its
 initial values for the first half of the run (`opt.hold.residual=0.5`), then trains beside the
 chain with an optimizer of its own, at the U-Net's own learning rate
-(`opt.group_learning_rate.residual`; the chain keeps its larger one). Chain first reached a lower held-out MR-STFT than joint
-training for the same number of steps (`benchmarks/chain.py --task=compare`);
-`--config.opt.hold.residual=0` trains both parts jointly from the start.
+(`opt.group_learning_rate.residual`; the chain keeps its larger one). Chain first reached a
+lower held-out MR-STFT than joint training for the same number of steps
+(`benchmarks/chain.py --task=compare`); `--config.opt.hold.residual=0` trains both parts
+jointly from the start.
 """
 
 import ml_collections
