@@ -70,6 +70,7 @@ def test_partitioned_convolution_is_the_same_convolution(taps, block):
       want = np.convolve(x_btc[b, :, c], h_tc[:, min(c, h_tc.shape[1] - 1)])[:700]
       np.testing.assert_allclose(got[b, :, c], want, atol=1e-4)
   # 700 samples take fft_convolve's one-FFT path: the gradients of the two forms agree too.
+  assert 700 < core.PARTITIONED_MIN
   grads = [jax.grad(lambda h, f=f: jnp.sum(jnp.sin(f(jnp.asarray(x_btc), h))))(
       jnp.asarray(h_tc[:700])) for f in (core.fft_convolve,
                                          lambda x, h: core.partitioned_convolve(x, h, block))]
@@ -77,7 +78,7 @@ def test_partitioned_convolution_is_the_same_convolution(taps, block):
 
 
 def test_long_signals_take_the_partitioned_path():
-  x_btc = jnp.asarray(_noise(3 * core.BLOCK / SR)[None])
+  x_btc = jnp.asarray(_noise(core.PARTITIONED_MIN / SR)[None])
   h_tc = jnp.asarray(_noise(0.01, seed=1))
   np.testing.assert_allclose(np.asarray(core.fft_convolve(x_btc, h_tc)),
                              np.asarray(core.partitioned_convolve(x_btc, h_tc, core.BLOCK)),

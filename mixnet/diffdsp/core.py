@@ -55,12 +55,17 @@ def gain_to_db(gain, floor=1e-10):
 # 4096-65536 for both the chain's 8192-tap EQ and its 92610-tap reverb on a 32 s chunk
 # (`benchmarks/infer.py --chain_stages`).
 BLOCK = 8192
+# Shortest signal (samples) that `fft_convolve` convolves partitioned. Below it one FFT is as
+# fast forward and faster with gradients: a chain tiny train step on [4, 88200, 1] took 134 ms
+# with one FFT against 206 ms partitioned (/tmp/exp/trainab.py), so training crops of a few
+# seconds keep one FFT and inference chunks (32 s for the chain) are partitioned.
+PARTITIONED_MIN = 32 * BLOCK
 
 
 def fft_convolve(x_btc, h_tc):
   """Causal linear convolution along time of each channel with the same channel of `h_tc`.
 
-  A signal longer than `2 * BLOCK` samples is convolved by uniformly partitioned FFT
+  A signal of at least `PARTITIONED_MIN` samples is convolved by uniformly partitioned FFT
   convolution (`partitioned_convolve`), a shorter one by one FFT of the whole length; both are
   the same convolution to float precision. The partitioned form keeps every FFT at `2 * BLOCK`
   points, which stay in the cache, where one FFT of a long chunk does not.
@@ -76,7 +81,7 @@ def fft_convolve(x_btc, h_tc):
   length = x_btc.shape[1]
   # Taps past the signal's length cannot reach a kept output sample.
   h_tc = h_tc[:length]
-  if length > 2 * BLOCK:
+  if length >= PARTITIONED_MIN:
     return partitioned_convolve(x_btc, h_tc, BLOCK)
   size = scipy.fft.next_fast_len(max(length + h_tc.shape[0] - 1, 2), real=True)
   spectrum = jnp.fft.rfft(x_btc, size, axis=1) * jnp.fft.rfft(h_tc, size, axis=0)[None]
