@@ -28,6 +28,7 @@ def get_config(preset="base"):
       chain=chain.chain_hparams(config),
       time_unet=config.model.time_unet.to_dict(),
   ))
+  unet_learning_rate = config.opt.learning_rate  # the preset's, for time_unet
   config.opt.learning_rate = 3e-3
   config.opt.weight_decay = 0.0
   config.data.gain_db = 0.0
@@ -36,8 +37,7 @@ def get_config(preset="base"):
   # benchmarks/quality.py (2975 steps) the residual at 3e-3 left validation MR-STFT 0.445 at the
   # last step (best 0.386 at 2380), at 1e-3 it fell to 0.350 at the end; held-out MR-STFT of
   # best/ was about the same (0.372 and 0.376).
-  config.opt.group_learning_rate = ml_collections.ConfigDict(
-      {"residual": base.get_config(preset).opt.learning_rate})
+  config.opt.group_learning_rate = ml_collections.ConfigDict({"residual": unet_learning_rate})
   config.loss.envelope_weight = chain.ENVELOPE_WEIGHT
   config.data.context_seconds = chain.CONTEXT_SECONDS
   return config

@@ -51,13 +51,14 @@ def gain_to_db(gain, floor=1e-10):
   return 20.0 * jnp.log10(jnp.maximum(jnp.abs(gain), floor))
 
 
-# Block length of `fft_convolve`'s partitioned form (FFTs of twice this), samples. Fastest of
-# 4096-65536 for both the chain's 8192-tap EQ and its 92610-tap reverb on a 32 s chunk
-# (`benchmarks/infer.py --chain_stages`).
+# Block length of `fft_convolve`'s partitioned form (FFTs of twice this), samples. In an A/B of
+# block lengths 4096-65536 on a 32 s chunk it was the fastest, or within noise of it, for both
+# the chain's 8192-tap EQ and its 92610-tap reverb (`benchmarks/infer.py --chain_stages` times
+# the stages as they run).
 BLOCK = 8192
 # Shortest signal (samples) that `fft_convolve` convolves partitioned. Below it one FFT is as
-# fast forward and faster with gradients: a chain tiny train step on [4, 88200, 1] took 134 ms
-# with one FFT against 206 ms partitioned (/tmp/exp/trainab.py), so training crops of a few
+# fast forward and faster with gradients: a chain tiny train step (value and gradient) on
+# [4, 88200, 1] took 134 ms with one FFT against 206 ms partitioned, so training crops of a few
 # seconds keep one FFT and inference chunks (32 s for the chain) are partitioned.
 PARTITIONED_MIN = 32 * BLOCK
 

@@ -139,12 +139,16 @@ def responses(module, settings):
           impulse_response(module, settings["reverb"]))
 
 
-def apply_chain(module, settings, audio_btc, fir_and_ir=None):
-  """Runs the chain with physical `settings` (from `physical`) on `[batch, time, channels]`.
+def apply_chain(module, settings, fir_and_ir, audio_btc):
+  """Runs the chain on `[batch, time, channels]`.
 
-  `fir_and_ir`: `responses(module, settings)` when already computed (inference), else None.
+  Args:
+    module: the `VocalChain` (sample rate, compressor method).
+    settings: physical parameters (from `physical`).
+    fir_and_ir: `responses(module, settings)`.
+    audio_btc: float32 `[batch, time, channels]`.
   """
-  fir, ir = responses(module, settings) if fir_and_ir is None else fir_and_ir
+  fir, ir = fir_and_ir
   x = core.fft_convolve(audio_btc, fir)
   x = dynamics.compress(x, module.sample_rate, settings["compressor"], module.compressor_method)
   sat = settings["saturation"]
@@ -162,8 +166,8 @@ def inference_fn(module, params):
   """
   settings = physical(module, params)
   fir_and_ir = jax.block_until_ready(responses(module, settings))
-  return lambda audio_btc: apply_chain(module, settings, audio_btc.astype(jnp.float32),
-                                       fir_and_ir)
+  return lambda audio_btc: apply_chain(module, settings, fir_and_ir,
+                                       audio_btc.astype(jnp.float32))
 
 
 class VocalChain(nn.Module):
@@ -208,7 +212,8 @@ class VocalChain(nn.Module):
     if self.learn_noise:
       params[NOISE_KEY] = self.param(NOISE_KEY, lambda _: jnp.asarray(reverberation.white_noise(
           ir_length(self), self.channels, self.noise_seed)))
-    return apply_chain(self, physical(self, params), audio_btc.astype(jnp.float32))
+    settings = physical(self, params)
+    return apply_chain(self, settings, responses(self, settings), audio_btc.astype(jnp.float32))
 
 
 def _eq_bands(eq):
