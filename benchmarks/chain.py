@@ -3,6 +3,7 @@
 Run:
   .venv/bin/python benchmarks/chain.py --task=recovery --steps=300
   .venv/bin/python benchmarks/chain.py --task=compare --steps=300
+  .venv/bin/python benchmarks/chain.py --task=attribution --steps=1200 --pairs=16 --seconds=8
 
 recovery: pairs mixed by `STYLE`, a `mixnet.dsp` preset that is none of the built-in ones (EQ,
   4:1 compressor, saturation, 1 s Freeverb reverb, loudness, limiter); the `chain` model is
@@ -17,24 +18,32 @@ compare: demo-style pairs (the `warm` preset, as `make demo` uses); `chain` (wit
   the chain alone, then the rest on the whole model) and the tiny `time_unet`, each for the
   same number of steps on the same crops with its config's loss; MR-STFT (metrics.mr_stft) on
   whole held-out takes, beside the identity.
+attribution: which stage costs the learned chain its score. `chain` is fitted to pairs of
+  `benchmarks/quality.py`'s style and exported as a preset (`chain.to_preset`); held-out takes
+  are then mixed by the numpy chain with one stage swapped at a time, the true preset with that
+  stage learned and the learned preset with that stage true, and scored by MR-STFT against
+  the true mix (0 for the true preset).
 Every model gets its input brought to -20 LUFS per whole take (the chain's gain staging).
 The header shows the load average: figures depend on what else runs on the CPU.
 """
 
 import argparse
+import dataclasses
 import os
+import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import quality  # benchmarks/quality.py, beside this file
 import scipy.signal
 
 from experiments import base
 from experiments import chain as chain_config
 from experiments import hybrid as hybrid_config
-from mixnet import dsp, losses, metrics, models
+from mixnet import audio, dsp, losses, metrics, models
 from mixnet.data import synthetic
 from mixnet.diffdsp import filters, gain, reverberation
 from mixnet.models import chain
@@ -223,9 +232,38 @@ def compare(args):
         f"{evaluate(hybrid_model, params, held_raws, held_mixes):.3f} |")
 
 
+def attribution(args):
+  """Fits `chain` to the quality style; scores the numpy chain with stages swapped one at a time."""
+  sr, true = args.sample_rate, quality.STYLE
+  raws, mixes = make_pairs(args.pairs, args.seconds, sr, true, seed=31)
+  held_raws, held_mixes = make_pairs(6, args.seconds, sr, true, seed=32)
+  _, model = _model(chain_config, sr)
+  params, _, seconds = fit(model, _init(model, raws), raws, mixes, args.steps, args.lr,
+                           args.crop_seconds, sr, warmup_s=args.warmup_seconds)
+  print(f"fit: {args.steps} steps in {seconds:.0f} s; the model's held-out MR-STFT "
+        f"{evaluate(model, params, held_raws, held_mixes):.3f}")
+  with tempfile.TemporaryDirectory() as folder:
+    ir_file = os.path.join(folder, "learned_ir.wav")
+    learned, ir_tc = chain.to_preset(model, params, "learned", ir_file, true.output_lufs)
+    audio.save(ir_file, ir_tc, sr)
+
+    def score(preset):
+      return np.mean([metrics.mr_stft(dsp.process(r, sr, preset), m)
+                      for r, m in zip(held_raws, held_mixes, strict=True)])
+
+    stages = {name: {name: getattr(learned, name)} for name in ("eq", "compressor", "saturation")}
+    stages["reverb"] = {"reverb": None, "convolution_reverb": learned.convolution_reverb}
+    true_stages = {name: {k: getattr(true, k) for k in swap} for name, swap in stages.items()}
+    print(f"| stage | true preset, this stage learned | learned preset, this stage true |\n"
+          f"|---|---|---|\n| (none) | 0 | {score(learned):.3f} |")
+    for name, swap in stages.items():
+      print(f"| {name} | {score(dataclasses.replace(true, **swap)):.3f} | "
+            f"{score(dataclasses.replace(learned, **true_stages[name])):.3f} |", flush=True)
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--task", choices=("recovery", "compare"), default="recovery")
+  parser.add_argument("--task", choices=("recovery", "compare", "attribution"), default="recovery")
   parser.add_argument("--steps", type=int, default=300)
   parser.add_argument("--lr", type=float, default=2e-2, help="Adam learning rate (recovery).")
   parser.add_argument("--pairs", type=int, default=8)
@@ -237,7 +275,7 @@ def main():
   args = parser.parse_args()
   print(f"# benchmarks/chain.py --task={args.task}, {args.sample_rate} Hz, load average "
         f"{os.getloadavg()[0]:.1f}")
-  (recovery if args.task == "recovery" else compare)(args)
+  {"recovery": recovery, "compare": compare, "attribution": attribution}[args.task](args)
 
 
 if __name__ == "__main__":
