@@ -265,7 +265,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--task", choices=("recovery", "compare", "attribution"), default="recovery")
   parser.add_argument("--steps", type=int, default=300)
-  parser.add_argument("--lr", type=float, default=2e-2, help="Adam learning rate (recovery).")
+  parser.add_argument("--lr", type=float, default=2e-2,
+                      help="Adam learning rate (recovery, attribution).")
   parser.add_argument("--pairs", type=int, default=8)
   parser.add_argument("--seconds", type=float, default=4.0)
   parser.add_argument("--crop_seconds", type=float, default=1.5, help="Scored part of a crop.")

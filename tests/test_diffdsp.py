@@ -77,9 +77,17 @@ def test_partitioned_convolution_is_the_same_convolution(taps, block):
   np.testing.assert_allclose(np.asarray(grads[1]), np.asarray(grads[0]), rtol=1e-3, atol=1e-3)
 
 
-def test_long_signals_take_the_partitioned_path():
+def test_long_signals_take_the_partitioned_path(monkeypatch):
   x_btc = jnp.asarray(_noise(core.PARTITIONED_MIN / SR)[None])
   h_tc = jnp.asarray(_noise(0.01, seed=1))
+  lengths = []
+  partitioned = core.partitioned_convolve
+  monkeypatch.setattr(core, "partitioned_convolve",
+                      lambda x, h, block: lengths.append(x.shape[1]) or partitioned(x, h, block))
+  core.fft_convolve(x_btc[:, :-1], h_tc)  # one sample short of the threshold: one FFT
+  core.fft_convolve(x_btc, h_tc)
+  assert lengths == [core.PARTITIONED_MIN]
+  monkeypatch.undo()
   np.testing.assert_allclose(np.asarray(core.fft_convolve(x_btc, h_tc)),
                              np.asarray(core.partitioned_convolve(x_btc, h_tc, core.BLOCK)),
                              atol=1e-6)
