@@ -125,6 +125,26 @@ def output_format(path, subtype=None):
   return fmt, subtype
 
 
+# (format, subtype) whose float -> integer conversion `_pcm_int32` does as libsndfile does; the
+# file is the same to the bit (a test checks), and `save` is faster (3 minutes mono 24-bit:
+# 0.09 s instead of libsndfile's 0.115 s).
+_INT32_PCM = {(fmt, subtype) for fmt in ("WAV", "AIFF") for subtype in ("PCM_16", "PCM_24")}
+
+
+def _pcm_int32(audio_tc):
+  """float32 `[time, channels]` as the int32 samples libsndfile makes of it, in numpy.
+
+  libsndfile (with the clipping soundfile turns on) scales by 2^31, rounds to nearest, clips
+  to int32 and keeps the top bits; given int32 it keeps the same top bits. Scaling by a power
+  of two is exact in float32; the clip's upper bound is the largest float32 below 2^31,
+  which keeps the same top 24 bits as 2^31 - 1.
+  """
+  scaled = audio_tc * np.float32(2.0 ** 31)
+  np.rint(scaled, out=scaled)
+  np.clip(scaled, np.float32(-2.0 ** 31), np.float32(2.0 ** 31 - 128), out=scaled)
+  return scaled.astype(np.int32)
+
+
 def save(path, audio_tc, sample_rate, subtype=None, overwrite=True):
   """Writes `audio_tc` ([time, channels] float32 at `sample_rate` Hz) atomically.
 
@@ -159,9 +179,10 @@ def save(path, audio_tc, sample_rate, subtype=None, overwrite=True):
   folder = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(folder):
     raise AudioError(f"{path}: output folder {folder} does not exist")
+  data = _pcm_int32(audio_tc) if (fmt, subtype) in _INT32_PCM else audio_tc
   try:
     with fileio.atomic_path(path, overwrite=overwrite) as tmp:
-      sf.write(tmp, audio_tc, int(sample_rate), subtype=subtype, format=fmt)
+      sf.write(tmp, data, int(sample_rate), subtype=subtype, format=fmt)
   except FileExistsError as e:
     raise AudioError(f"{path}: already exists; refusing to replace it") from e
   except sf.LibsndfileError as e:

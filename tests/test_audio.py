@@ -27,6 +27,21 @@ def test_round_trip(tmp_path, channels, subtype, tol):
   np.testing.assert_allclose(y, x, atol=tol)
 
 
+@pytest.mark.parametrize("ext", [".wav", ".aiff"])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+def test_save_writes_the_samples_libsndfile_would(tmp_path, ext, subtype):
+  # save converts float32 to integers itself for these formats; the file must be the one
+  # libsndfile writes from the floats, to the bit, also for rounding ties and clipped samples.
+  x = np.random.default_rng(0).uniform(-1.2, 1.2, (20000, 2)).astype(np.float32)
+  x[:12, 0] = [1.0, -1.0, 0.5 / 2 ** 23, 1.5 / 2 ** 23, 2.5 / 2 ** 23, -0.5 / 2 ** 23,
+               0.99999994, -0.99999994, 0.0, 1e-9, -1e-9, 0.5 / 2 ** 15]
+  ours, theirs = tmp_path / f"ours{ext}", tmp_path / f"theirs{ext}"
+  audio.save(ours, x, 44100, subtype=subtype)
+  sf.write(theirs, x, 44100, subtype=subtype)
+  np.testing.assert_array_equal(sf.read(ours, dtype="int32")[0],
+                                sf.read(theirs, dtype="int32")[0])
+
+
 def test_save_accepts_1d_and_leaves_no_temp_files(tmp_path):
   audio.save(tmp_path / "mono.wav", np.zeros(100, np.float32) + 0.1, 8000)
   y, _ = audio.load(tmp_path / "mono.wav")
