@@ -3,6 +3,7 @@
 Run:
   .venv/bin/python benchmarks/infer.py
   .venv/bin/python benchmarks/infer.py --configs base.py,chain.py --minutes 0.5
+  .venv/bin/python benchmarks/infer.py --configs base.py --chunk_seconds 24.4,30.5,48
   .venv/bin/python benchmarks/infer.py --chain_stages
   .venv/bin/python benchmarks/infer.py --cold_start --configs base.py --minutes 0.5
 
@@ -14,8 +15,9 @@ ratios within one run are what count. The header shows the load average.
 
 Columns of the speed table, per engine:
   compile s     compiling every shape a call can run (`AudioProcessor.compile`);
-  model s       the jitted model alone over the take: its throughput on its full chunk shape
-                (no context, no glue, no I/O) times the take's length, summed over stages;
+  model s       the jitted model alone over the take: the take's length over its throughput
+                on its full chunk shape (samples per second, context samples counted as
+                samples: nothing is computed twice; no glue, no I/O), summed over stages;
   chunks s      the jitted model over the chunks `process_file` runs (context included);
   process s     the whole `process_file` call: read, chunked inference, DC block, silence
                 gate, loudness, limiter, summary, atomic write;
@@ -105,9 +107,11 @@ def cold_start(config, folder, in_path):
 def model_seconds(backend, length):
   """(model s, chunks s) of a model engine over a mono take of `length` samples.
 
-  model s: each stage's seconds per full-chunk call (`stage.batch_size` chunks) divided by the
-  new audio of that call, times `length`; chunks s: the stage's calls over the chunks that
-  `engines.run_stages` runs for the take (inputs of the right shapes, at -20 dBFS).
+  model s: each stage's seconds per full-chunk call (`stage.batch_size` chunks) divided by all
+  the samples of that call (its context included), times `length`: what the model costs over
+  the take with nothing computed twice; chunks s: the stage's calls over the chunks that
+  `engines.run_stages` runs for the take (inputs of the right shapes, at -20 dBFS), so
+  chunks s - model s is what the context and the last chunk's padding cost.
   """
   noise = 0.1 * np.random.default_rng(0).standard_normal((1, 1 << 22, 1)).astype(np.float32)
   model, chunks = 0.0, 0.0
@@ -117,7 +121,7 @@ def model_seconds(backend, length):
     inputs = {(b, n): jnp.asarray(np.resize(noise, (b, n, 1))) for b, n in stage.shapes()}
     full_batch = inputs[(stage.batch_size, plan.chunk)]
     full = profile.best_seconds(lambda s=stage, x=full_batch: s.apply(x), 2)
-    model += full / (stage.batch_size * plan.hops[0]) * length
+    model += full / (stage.batch_size * plan.chunk) * length
     hops = plan.cover(length + reach)
     for k, count in chunking.batches(hops, stage.batch_size):
       x = inputs[(count, plan.length(hops[k]))]
@@ -167,6 +171,9 @@ def main():
   parser.add_argument("--preset", default="default", help="DSP preset of the fallback row")
   parser.add_argument("--minutes", type=float, default=3.0)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--chunk_seconds", type=lambda v: [float(h) for h in v.split(",")],
+                      default=[], help="also run each config with these hops, one chunk "
+                      "per call (comma-separated seconds), to compare chunk plans in one run")
   parser.add_argument("--cold_start", action="store_true",
                       help="time a fresh process loading a model file to its first output")
   parser.add_argument("--chain_stages", action="store_true",
@@ -194,6 +201,10 @@ def main():
       processor = infer.AudioProcessor(use_ml_model=True, model_path=workdir, strict=True)
       rows.append(_row(f"{spec} ({config.model.name})", processor, in_path, out_path,
                        len(take_tc)))
+      for hop_s in args.chunk_seconds:
+        processor = infer.AudioProcessor(use_ml_model=True, model_path=workdir, strict=True,
+                                         chunk_seconds=hop_s, batch_size=1)
+        rows.append(_row(f"{spec} hop {hop_s:g} s", processor, in_path, out_path, len(take_tc)))
     rows.append(_row(f"dsp ({args.preset})", infer.AudioProcessor(preset=args.preset), in_path,
                      out_path, len(take_tc)))
     measure(rows, args.repeats)

@@ -19,7 +19,10 @@ from mixnet import models
 
 _FADE = 1024  # crossfade between the kept parts of neighbouring chunks, samples
 TAILS = 4  # hop lengths a plan compiles: the full hop and fractions 3/4, 1/2, 1/4 of it
-CONTEXT_SHARE = 1 / 16  # most context (left + right) per new sample of a full chunk
+# Most context (left + right) per new sample of a full chunk. 1/16 gave base time_unet (1.5 s
+# of context) 24.4 s hops; 1/32 gives 30.5 s, and `process_file` on 3 minutes took 3.65 s
+# instead of 3.85 s (`benchmarks/infer.py --configs base.py --chunk_seconds 24.4,30.5`).
+CONTEXT_SHARE = 1 / 32
 
 
 @dataclasses.dataclass(frozen=True)

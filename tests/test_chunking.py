@@ -97,8 +97,8 @@ def test_chunked_with_a_tail_equals_one_pass():
 
 
 def test_long_context_gets_long_chunks_and_fewer_per_call():
-  context_s = (SR + 10) / SR
-  hop, batch = chunking.chunk_sizes((SR, 10), SR, chunk_seconds=4.0, batch_size=8)
+  context_s = (SR // 2 + 10) / SR
+  hop, batch = chunking.chunk_sizes((SR // 2, 10), SR, chunk_seconds=4.0, batch_size=8)
   assert hop == pytest.approx(context_s / chunking.CONTEXT_SHARE) and batch == 1
   # Within one call's budget (chunk_seconds x batch_size of audio, context included).
   hop, batch = chunking.chunk_sizes((2 * SR, 10), SR, chunk_seconds=8.0, batch_size=4)
