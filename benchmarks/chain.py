@@ -22,7 +22,10 @@ attribution: which stage costs the learned chain its score. `chain` is fitted to
   `benchmarks/quality.py`'s style and exported as a preset (`chain.to_preset`); held-out takes
   are then mixed by the numpy chain with one stage swapped at a time, the true preset with that
   stage learned and the learned preset with that stage true, and scored by MR-STFT against
-  the true mix (0 for the true preset).
+  the true mix (0 for the true preset). The pairs fix the EQ's shape, not its level (an EQ g dB
+  louder with the threshold g dB higher and the drive g dB lower mixes the same), so the EQ is
+  also swapped level-matched: moved along that direction by the RMS level difference the two
+  EQs give the held-out takes, which leaves the cost of its shape alone.
 Every model gets its input brought to -20 LUFS per whole take (the chain's gain staging).
 The header shows the load average: figures depend on what else runs on the CPU.
 """
@@ -254,11 +257,44 @@ def attribution(args):
     stages = {name: {name: getattr(learned, name)} for name in ("eq", "compressor", "saturation")}
     stages["reverb"] = {"reverb": None, "convolution_reverb": learned.convolution_reverb}
     true_stages = {name: {k: getattr(true, k) for k in swap} for name, swap in stages.items()}
+    offset = _eq_offset_db(learned.eq, true.eq, held_raws, sr)
     print(f"| stage | true preset, this stage learned | learned preset, this stage true |\n"
           f"|---|---|---|\n| (none) | 0 | {score(learned):.3f} |")
     for name, swap in stages.items():
       print(f"| {name} | {score(dataclasses.replace(true, **swap)):.3f} | "
             f"{score(dataclasses.replace(learned, **true_stages[name])):.3f} |", flush=True)
+    print(f"| eq, level-matched ({offset:+.1f} dB) | "
+          f"{score(_along_gauge(dataclasses.replace(true, eq=learned.eq), offset)):.3f} | "
+          f"{score(_along_gauge(dataclasses.replace(learned, eq=true.eq), -offset)):.3f} |")
+  freqs = np.geomspace(100, 10000, 200)
+  sos = np.concatenate([dsp.filters.band_sos(sr, b) for b in true.eq])
+  error = _eq_db(sr, freqs, sos=np.concatenate([dsp.filters.band_sos(sr, b)
+                                                for b in learned.eq])) - _eq_db(sr, freqs, sos=sos)
+  print(f"learned EQ vs true, 100 Hz-10 kHz: mean {error.mean():+.2f} dB, shape RMS "
+        f"{np.sqrt(np.mean((error - error.mean()) ** 2)):.2f} dB")
+
+
+def _eq_offset_db(eq, reference_eq, raws, sample_rate):
+  """How much louder (dB, RMS over `raws`) the takes come out of `eq` than of `reference_eq`."""
+  def level(bands):
+    return np.mean([10 * np.log10(np.mean(dsp.filters.equalize(r, sample_rate, bands) ** 2))
+                    for r in raws])
+  return float(level(eq) - level(reference_eq))
+
+
+def _along_gauge(preset, offset_db):
+  """`preset` with the compressor threshold `offset_db` higher and the drive `offset_db` lower.
+
+  With its EQ `offset_db` louder, such a preset mixes as the original does: the compressor and
+  the shaper see the same level relative to their settings, and the output stage normalises
+  the loudness. So a swapped EQ moved along this direction costs only its shape.
+  """
+  return dataclasses.replace(
+      preset,
+      compressor=dataclasses.replace(preset.compressor,
+                                     threshold_db=preset.compressor.threshold_db + offset_db),
+      saturation=dataclasses.replace(preset.saturation,
+                                     drive_db=preset.saturation.drive_db - offset_db))
 
 
 def main():

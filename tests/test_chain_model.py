@@ -80,6 +80,24 @@ def test_initial_settings_are_the_documented_ones():
     assert np.all((value > p.low - 1e-6 * abs(p.low)) & (value < p.high * (1 + 1e-6))), p.key
 
 
+def test_the_untrained_eq_passes_the_whole_band_and_its_lowpass_can_open():
+  # Most mixes have no low-pass: the chain starts with its own open and may keep it so.
+  model = models.build(_config())
+  _, params = _init(_config(), _vocalish(0.05))
+  eq = chain.physical(model, params)["eq"]
+  freqs = np.array([1000.0, 0.4 * SR, 0.45 * SR, 0.48 * SR])
+  response = np.abs(np.asarray(filters.eq_response(eq, SR, 1 << 14)))
+  response_db = 20 * np.log10(np.interp(freqs, np.arange((1 << 14) // 2 + 1) * SR / (1 << 14),
+                                        response))
+  np.testing.assert_allclose(response_db, 0.0, atol=0.02)
+  (lowpass,) = [p for p in chain.params_table(model) if p.name == "lowpass_hz"]
+  assert lowpass.high == pytest.approx(chain.OPEN_LOWPASS * SR) and lowpass.high < SR / 2
+  # The exported chain keeps such a low-pass, and the numpy chain runs it as the jnp one does.
+  band = dsp.EqBand("lowpass", 0.47 * SR)
+  assert [name for name, _ in dsp.chain.stages(dsp.Preset(name="lp", eq=(band,)), SR)][:2] == [
+      "input_level", "eq"]
+
+
 def test_every_parameter_gets_a_finite_nonzero_gradient():
   """At a random setting (at the initial one, 0 dB peaks give their frequency no gradient)."""
   config = _config()
@@ -155,8 +173,9 @@ def test_chain_recovers_a_known_preset():
   """Pairs mixed by a non-built-in numpy preset (EQ + 4:1 compressor + loudness + limiter).
 
   An EQ that is g dB louder overall with a threshold g dB higher and g dB less make-up gives the
-  same output, so the EQ's shape (its curve with the mean offset removed) is what the pairs
-  determine; its absolute level is checked loosely.
+  same output, so the pairs determine the EQ's shape (its curve with the mean offset removed)
+  and the threshold relative to the EQ's level (the threshold less that offset), not where
+  training lands along that direction.
   """
   style = dsp.Preset(name="test_style", output_lufs=-16.0,
                      eq=(dsp.EqBand("highpass", 150.0), dsp.EqBand("peaking", 1000.0, 6.0, 1.0),
@@ -195,8 +214,7 @@ def test_chain_recovers_a_known_preset():
   error_db = 20 * np.log10(np.interp(freqs, np.arange(size // 2 + 1) * SR / size, response)) - (
       want_db)
   assert np.sqrt(np.mean((error_db - error_db.mean()) ** 2)) < 1.5
-  assert np.sqrt(np.mean(error_db ** 2)) < 3.0
-  assert abs(float(learned["compressor"]["threshold_db"]) + 26.0) < 3.0
+  assert abs(float(learned["compressor"]["threshold_db"]) - error_db.mean() + 26.0) < 3.0
   assert abs(float(learned["compressor"]["ratio"]) / 4.0 - 1.0) < 0.3
   out = np.asarray(jax.jit(model.apply)({"params": params}, x))
   level_lu = [dsp.integrated_loudness(o, SR) - dsp.integrated_loudness(m, SR)

@@ -14,7 +14,8 @@ from mixnet.dsp import core, dynamics, echo, filters, limiter, loudness, reverbe
 from mixnet.dsp.presets import get_preset
 
 # Stages tuned at or above this fraction of the sample rate (e.g. a 10 kHz air shelf on 16 kHz
-# audio) would act outside the representable band or are undefined there: they are skipped.
+# audio) would act outside the representable band or are undefined there: they are skipped (a
+# low-pass is kept up to Nyquist: `_eq_in_band`).
 MAX_FREQ_FRACTION = 0.45
 LOUDNESS_TOLERANCE_LU = 0.5
 LIMITER_PASSES = 4
@@ -22,6 +23,13 @@ LIMITER_PASSES = 4
 
 def _in_band(freq_hz, sample_rate):
   return freq_hz < MAX_FREQ_FRACTION * sample_rate
+
+
+def _eq_in_band(band, sample_rate):
+  """A low-pass is defined up to Nyquist (where it passes everything); other bands as above."""
+  if band.kind == "lowpass":
+    return band.freq_hz < 0.5 * sample_rate
+  return _in_band(band.freq_hz, sample_rate)
 
 
 def _check_input(audio_tc):
@@ -74,7 +82,7 @@ def stages(preset, sample_rate):
   preset = get_preset(preset)
   steps = [("input_level", lambda x: loudness.normalize_loudness(x, sample_rate,
                                                                   preset.input_lufs))]
-  bands = [b for b in preset.eq if _in_band(b.freq_hz, sample_rate)]
+  bands = [b for b in preset.eq if _eq_in_band(b, sample_rate)]
   if bands:
     steps.append(("eq", lambda x: filters.equalize(x, sample_rate, bands)))
   if preset.de_esser is not None and _in_band(preset.de_esser.freq_hz, sample_rate):
