@@ -135,12 +135,19 @@ def _model(module, sample_rate, preset="tiny"):
   return config, models.build(config.model)
 
 
-def _eq_db(sample_rate, freqs, sos=None, eq=None):
-  if sos is not None:
+def _eq_db(sample_rate, freqs, bands=None, eq=None):
+  """dB response at `freqs` of numpy `EqBand`s `bands`, or of the jnp chain's EQ settings `eq`."""
+  if bands is not None:
+    sos = np.concatenate([dsp.filters.band_sos(sample_rate, b) for b in bands])
     return 20 * np.log10(np.abs(scipy.signal.sosfreqz(sos, freqs, fs=sample_rate)[1]))
   size = 1 << 16
   response = np.abs(np.asarray(filters.eq_response(eq, sample_rate, size)))
   return 20 * np.log10(np.interp(freqs, np.arange(size // 2 + 1) * sample_rate / size, response))
+
+
+def _shape_rms_db(error_db):
+  """RMS of an EQ curve's error with its mean offset removed: the part the pairs determine."""
+  return float(np.sqrt(np.mean((error_db - error_db.mean()) ** 2)))
 
 
 def _rt60s(ir_t, sample_rate):
@@ -160,8 +167,7 @@ def recovery(args):
                               args.crop_seconds, sr, warmup_s=args.warmup_seconds)
   learned = jax.tree.map(np.asarray, chain.physical(model, params))
   freqs = np.geomspace(100, 10000, 200)
-  sos = np.concatenate([dsp.filters.band_sos(sr, b) for b in STYLE.eq])
-  eq_error = _eq_db(sr, freqs, eq=learned["eq"]) - _eq_db(sr, freqs, sos=sos)
+  eq_error = _eq_db(sr, freqs, eq=learned["eq"]) - _eq_db(sr, freqs, bands=STYLE.eq)
   comp = learned["compressor"]
   true_rt = _rt60s(dsp.reverberation.impulse_response(sr, 1.0, 0.3, 25.0)[:, 0], sr)
   learned_rt = _rt60s(np.asarray(chain.impulse_response(model, learned["reverb"]))[:, 0], sr)
@@ -178,8 +184,7 @@ def recovery(args):
         f"{evaluate(model, params, held_raws, held_mixes):.3f} (identity {identity:.3f})")
   rows = [
       ("EQ RMS error 100 Hz-10 kHz (dB)", "0", f"{np.sqrt(np.mean(eq_error ** 2)):.2f}", "1.5"),
-      ("  same, mean offset removed (dB)", "0",
-       f"{np.sqrt(np.mean((eq_error - eq_error.mean()) ** 2)):.2f}", "-"),
+      ("  same, mean offset removed (dB)", "0", f"{_shape_rms_db(eq_error):.2f}", "-"),
       ("compressor threshold (dBFS)", "-24", f"{float(comp['threshold_db']):.1f}", "+-3"),
       ("  same, less the EQ's mean offset (dBFS)", "-24",
        f"{float(comp['threshold_db']) - eq_error.mean():.1f}", "+-3"),
@@ -267,11 +272,9 @@ def attribution(args):
           f"{score(_along_gauge(dataclasses.replace(true, eq=learned.eq), offset)):.3f} | "
           f"{score(_along_gauge(dataclasses.replace(learned, eq=true.eq), -offset)):.3f} |")
   freqs = np.geomspace(100, 10000, 200)
-  sos = np.concatenate([dsp.filters.band_sos(sr, b) for b in true.eq])
-  error = _eq_db(sr, freqs, sos=np.concatenate([dsp.filters.band_sos(sr, b)
-                                                for b in learned.eq])) - _eq_db(sr, freqs, sos=sos)
+  error = _eq_db(sr, freqs, bands=learned.eq) - _eq_db(sr, freqs, bands=true.eq)
   print(f"learned EQ vs true, 100 Hz-10 kHz: mean {error.mean():+.2f} dB, shape RMS "
-        f"{np.sqrt(np.mean((error - error.mean()) ** 2)):.2f} dB")
+        f"{_shape_rms_db(error):.2f} dB")
 
 
 def _eq_offset_db(eq, reference_eq, raws, sample_rate):
